@@ -1,0 +1,277 @@
+"""The local HTTP API (CONTRACT section 3) and the console's static files.
+
+Every error leaves as ``{"error": {"code", "message"}}`` with a 4xx status (5xx only for the
+station's own trouble: storage refusing writes, a pump not confirming); bad input never reaches
+the controller. Swagger UI is off: it pulls scripts from a CDN and a station is often offline;
+``/api/v1/openapi.json`` stays for tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from importlib import resources
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from edge.api.auth import Permission, Session, may
+from edge.api.metrics import render_metrics
+from edge.errors import StationError
+from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339, sale_to_api
+from edge.store import StoreError, StoreUnavailable, UserLocked
+
+if TYPE_CHECKING:
+    from edge.station import Station
+
+log = logging.getLogger(__name__)
+
+DECIMAL_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?$"
+DecimalText = Annotated[str, Field(pattern=DECIMAL_PATTERN, examples=["100.00"])]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionRequest(Strict):
+    user: str = Field(min_length=1, max_length=64)
+    pin: str = Field(min_length=1, max_length=32)
+
+
+class PresetBody(Strict):
+    amount: DecimalText | None = None
+    volume: DecimalText | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PresetBody:
+        if (self.amount is None) == (self.volume is None):
+            raise ValueError("give exactly one of amount or volume")
+        return self
+
+    def to_preset(self) -> Preset:
+        if self.amount is not None:
+            return Preset("amount", Decimal(self.amount))
+        assert self.volume is not None
+        return Preset("volume", Decimal(self.volume))
+
+
+class AuthorizeRequest(Strict):
+    preset: PresetBody | None = None
+
+
+class PaymentRequest(Strict):
+    method: Literal["cash", "wechat", "alipay", "card", "account"]
+    amount: DecimalText
+
+
+def create_app(station: Station) -> FastAPI:
+    app = FastAPI(title="forecourt station API", version=station.version, docs_url=None,
+                  redoc_url=None, openapi_url="/api/v1/openapi.json")
+
+    # ------------------------------------------------------------- errors in one shape
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(StationError)
+    async def _station_error(_: Request, exc: StationError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return error_response(503, "storage_unavailable", f"the station cannot write: {exc}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else
+                            str(err.get("msg", "invalid")))
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # ------------------------------------------------------------- who is asking
+
+    def session_from(token: str | None) -> Session:
+        if not token:
+            raise ApiError(401, "unauthenticated", "log in first (POST /api/v1/session)")
+        session = station.sessions.get(token)
+        if session is None:
+            raise ApiError(401, "session_expired", "the session has expired; log in again")
+        return session
+
+    def bearer(request: Request) -> Session:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return session_from(token.strip() if scheme.lower() == "bearer" else None)
+
+    def require(permission: Permission) -> Any:
+        def dependency(session: Annotated[Session, Depends(bearer)]) -> Session:
+            if not may(session.role, permission):
+                raise ApiError(403, "forbidden",
+                               f"a {session.role.value} may not do this ({permission.value})")
+            return session
+        return Depends(dependency)
+
+    # ------------------------------------------------------------- endpoints
+
+    @app.post("/api/v1/session")
+    async def open_session(body: SessionRequest) -> dict[str, Any]:
+        api = station.config.api
+        try:
+            user = await station.ledger.write(
+                station.store.verify_pin, body.user, body.pin,
+                max_attempts=api.pin_lockout_attempts, lockout=api.pin_lockout)
+        except UserLocked as exc:
+            raise ApiError(429, "user_locked", f"too many wrong PINs; try again after "
+                           f"{rfc3339(exc.until.astimezone(station.zone))}") from None
+        if user is None:
+            raise ApiError(401, "bad_credentials", "unknown user or wrong PIN")
+        session = station.sessions.open(user.name, Role(user.role))
+        return {"token": session.token, "role": session.role.value,
+                "expires_at": rfc3339(session.expires_at.astimezone(station.zone))}
+
+    @app.delete("/api/v1/session", status_code=204)
+    async def close_session(request: Request,
+                            session: Annotated[Session, Depends(bearer)]) -> Response:
+        station.sessions.close(session.token)
+        return Response(status_code=204)
+
+    @app.get("/api/v1/health")
+    async def health() -> dict[str, Any]:
+        return await station.health()
+
+    @app.get("/api/v1/forecourt")
+    async def forecourt(_: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
+        return station.forecourt.snapshot()
+
+    @app.post("/api/v1/nozzles/{number}/authorize", status_code=202)
+    async def authorize(number: int, body: AuthorizeRequest,
+                        session: Annotated[Session, require(Permission.AUTHORIZE)]
+                        ) -> dict[str, Any]:
+        preset = body.preset.to_preset() if body.preset else None
+        auth = await station.forecourt.authorize(number, preset, user=session.user)
+        return {"authorization_id": auth.id, "nozzle": number, "state": auth.state}
+
+    @app.post("/api/v1/pumps/{number}/stop", status_code=202)
+    async def stop(number: int,
+                   session: Annotated[Session, require(Permission.STOP)]) -> dict[str, Any]:
+        await station.forecourt.stop(number)
+        log.warning("emergency stop of pump %d by %s", number, session.user)
+        return {"pump": number, "stopped": True}
+
+    @app.get("/api/v1/sales")
+    async def sales(_: Annotated[Session, require(Permission.READ)],
+                    since_seq: Annotated[int, Query(ge=0)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    unpaid: bool | None = None) -> dict[str, Any]:
+        rows = await station.ledger.read(station.store.sales, since_seq=since_seq, limit=limit,
+                                         unpaid=unpaid)
+        return {"sales": [station.sale_view(s) for s in rows]}
+
+    @app.get("/api/v1/sales/{sale_id}")
+    async def sale(sale_id: str,
+                   _: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
+        found = await station.ledger.read(station.store.get_sale, sale_id)
+        if found is None:
+            raise ApiError(404, "unknown_sale", f"there is no sale {sale_id}")
+        return station.sale_view(found)
+
+    @app.post("/api/v1/sales/{sale_id}/payments", status_code=201)
+    async def pay(sale_id: str, body: PaymentRequest,
+                  session: Annotated[Session, require(Permission.PAYMENT)]) -> dict[str, Any]:
+        assert body.method in PAYMENT_METHODS
+        try:
+            await station.ledger.write(station.store.add_payment, sale_id, method=body.method,
+                                       amount=Decimal(body.amount), user=session.user)
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            code = type(exc).__name__
+            status = 404 if code == "UnknownSale" else 409
+            snake = "".join("_" + c.lower() if c.isupper() else c for c in code).lstrip("_")
+            raise ApiError(status, snake, str(exc)) from None
+        found = await station.ledger.read(station.store.get_sale, sale_id)
+        assert found is not None
+        return station.sale_view(found)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = render_metrics(station)
+        return Response(body, media_type=content_type)
+
+    @app.websocket("/api/v1/events")
+    async def events(websocket: WebSocket, token: str | None = None) -> None:
+        header = websocket.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        session = station.sessions.get(token) if token else None
+        if session is None:
+            await websocket.close(code=4401, reason="log in first")
+            return
+        await websocket.accept()
+        async with station.hub.subscribe() as subscription:
+            await websocket.send_json({"type": "forecourt.snapshot",
+                                       "data": station.forecourt.snapshot()})
+            receiver = asyncio.ensure_future(websocket.receive_text())
+            try:
+                while True:
+                    getter = asyncio.ensure_future(subscription.get())
+                    done, _ = await asyncio.wait({getter, receiver},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if receiver in done:
+                        getter.cancel()
+                        receiver.result()  # raises WebSocketDisconnect when the console leaves
+                        receiver = asyncio.ensure_future(websocket.receive_text())
+                        continue
+                    await websocket.send_json(getter.result())
+                    if station.sessions.get(session.token) is None:
+                        await websocket.close(code=4401, reason="session expired")
+                        return
+            except WebSocketDisconnect:
+                pass
+            finally:
+                receiver.cancel()
+
+    @app.get("/", response_class=HTMLResponse)
+    async def console() -> HTMLResponse:
+        page = resources.files("edge").joinpath("static/console.html").read_text("utf-8")
+        return HTMLResponse(page, headers={
+            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                       "style-src 'self' 'unsafe-inline'; connect-src 'self'"})
+
+    return app

@@ -1,0 +1,168 @@
+"""The ``forecourt`` command line (CONTRACT section 1).
+
+Exit statuses: 0 done, 1 failed while running, 2 bad configuration or arguments (nothing touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def setup_logging(level: str = "INFO") -> None:
+    # Under systemd the journal adds its own timestamps and priorities.
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        fmt = "%(levelname)s %(name)s: %(message)s"
+    else:
+        fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
+                        stream=sys.stderr)
+
+
+def _load(path: str, *, check_files: bool = True) -> object:
+    from edge.config import ConfigError, load_config
+
+    try:
+        return load_config(path, check_files=check_files)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig
+    from edge.station import Station
+
+    config = _load(args.config)
+    assert isinstance(config, StationConfig)
+    setup_logging(args.log_level)
+    try:
+        asyncio.run(Station(config).run())
+    except Exception as exc:  # the last word before systemd restarts us
+        logging.getLogger("forecourt").critical("station failed: %s", exc, exc_info=True)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig, describe
+
+    config = _load(args.file, check_files=not args.no_files)
+    assert isinstance(config, StationConfig)
+    print(describe(config))
+    return EXIT_OK
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig
+    from edge.model import Role
+    from edge.store import Store
+
+    config = _load(args.config, check_files=False)
+    assert isinstance(config, StationConfig)
+    try:
+        role = Role(args.role)
+    except ValueError:
+        print(f"unknown role {args.role!r}; one of: {', '.join(r.value for r in Role)}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    pin = args.pin
+    if pin == "-":
+        pin = sys.stdin.readline().strip()
+    with Store.open(config.storage.path) as store:
+        try:
+            user = store.upsert_user(args.name, role=role, pin=pin)
+        except ValueError as exc:
+            print(f"cannot save user {args.name!r}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    print(f"user {user.name} saved with role {user.role}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_demo
+
+    setup_logging(args.log_level)
+    try:
+        asyncio.run(run_demo(data=Path(args.data), port=args.port, broker=args.broker,
+                             pumps=args.pumps, seed=args.seed, traffic=not args.no_traffic))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:
+    from simulator.cli import main as simulate_main
+
+    return simulate_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forecourt", description="fuel station controller")
+    parser.add_argument("--version", action="version", version=f"forecourt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the station daemon")
+    run.add_argument("--config", required=True, help="station config file (TOML)")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="a complete simulated station with customer traffic")
+    demo.add_argument("--data", default="demo-data", help="folder for the database, receipts "
+                      "and voice files (default: ./demo-data)")
+    demo.add_argument("--port", type=int, default=8080, help="console port (default 8080)")
+    demo.add_argument("--broker", default=None, help="MQTT broker URL (default: offline)")
+    demo.add_argument("--pumps", type=int, default=4, help="simulated dispensers (1-32)")
+    demo.add_argument("--seed", type=int, default=None, help="seed for the customer traffic")
+    demo.add_argument("--no-traffic", action="store_true", help="no simulated customers")
+    demo.add_argument("--log-level", default="INFO")
+    demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("simulate", help="the DART pump simulator on its own "
+                         "(forecourt simulate --help)", add_help=False)
+    sim.set_defaults(func=None)
+
+    check = sub.add_parser("check-config", help="validate a config and print what it drives")
+    check.add_argument("file")
+    check.add_argument("--no-files", action="store_true",
+                       help="do not require the files it names (keys, passwords) to exist")
+    check.set_defaults(func=cmd_check_config)
+
+    user = sub.add_parser("user", help="local users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="create or update a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="attendant, cashier, manager, finance, admin")
+    add.add_argument("--pin", required=True, help="4-12 digits, or - to read it from stdin")
+    add.add_argument("--config", required=True)
+    add.set_defaults(func=cmd_user_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["simulate"]:
+        return cmd_simulate(argparse.Namespace(), args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        result: int = args.func(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Errors the station core raises toward its users (API, cloud commands).
+
+Each carries a stable ``code`` (what the API puts in ``{"error": {"code": ...}}``), an HTTP status
+and a message a person can act on. Lower layers (DART, store) raise their own errors; the
+controller translates them here.
+"""
+
+from __future__ import annotations
+
+
+class StationError(Exception):
+    code = "station_error"
+    status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownNozzle(StationError):
+    code = "unknown_nozzle"
+    status = 404
+
+
+class UnknownPump(StationError):
+    code = "unknown_pump"
+    status = 404
+
+
+class NozzleBusy(StationError):
+    code = "nozzle_busy"
+
+
+class NozzleReserved(StationError):
+    code = "nozzle_reserved"
+
+
+class PumpOffline(StationError):
+    code = "pump_offline"
+
+
+class PumpNotReady(StationError):
+    code = "pump_not_ready"
+
+
+class InvalidPreset(StationError):
+    code = "invalid_preset"
+    status = 400
+
+
+class PumpDidNotConfirm(StationError):
+    code = "pump_no_confirmation"
+    status = 504
+
+
+class StorageUnavailable(StationError):
+    code = "storage_unavailable"
+    status = 503

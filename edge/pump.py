@@ -1,0 +1,673 @@
+"""One dispenser as the controller sees it: its fuelling point state, authorizations and sales.
+
+The pump's own figures are the truth. This class turns what the pump says (DC1 status, DC2
+volume and amount, DC3 nozzle, DC101 totals) into durable sales, and the station's requests
+(authorize, stop) into DART commands. It never re-authorizes or replays a command by itself.
+
+Concurrency: replies are applied at once (they only update what we observe and wake waiters);
+anything that talks back to the pump (start-up, authorize, settle a sale) runs as a job, one at a
+time per pump, so that two sequences never interleave on the same pump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from drivers.dart import (
+    CD1,
+    CD2,
+    CD3,
+    CD4,
+    CD5,
+    CD101,
+    DC1,
+    DC2,
+    DC3,
+    DC5,
+    DC101,
+    DC103,
+    DartCommandError,
+    PumpCommand,
+    PumpStatus,
+)
+from drivers.dart.transactions import Command, Reply, UnknownTransaction
+from edge.errors import (
+    InvalidPreset,
+    NozzleBusy,
+    PumpDidNotConfirm,
+    PumpNotReady,
+    PumpOffline,
+    StationError,
+    StorageUnavailable,
+)
+from edge.ledger import Ledger
+from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading, decimal_str
+from edge.states import (
+    AuthorizationState,
+    FuellingPoint,
+    InvalidTransition,
+    PumpSignal,
+    fuelling_point_next,
+)
+from edge.store import StoreUnavailable
+from edge.units import MAX_RAW_3, UnitError, from_raw, step, to_raw
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Reply)
+
+#: How long the pump may take to show a command's effect (DC1 after AUTHORIZE, RESET).
+CONFIRM_TIMEOUT = 3.0
+#: How long a reply to a "return ..." command may take (a poll round of a busy line included).
+REPLY_TIMEOUT = 3.0
+#: Between two attempts to record a sale while the store refuses writes.
+SETTLE_RETRY = 2.0
+
+_ENDED = (PumpStatus.FILLING_COMPLETED, PumpStatus.MAX_REACHED)
+
+
+class Line(Protocol):
+    """What a pump needs of its line (``drivers.dart.DartLine``)."""
+
+    async def command(self, address: int, commands: Sequence[Command],
+                      timeout: float = ...) -> None: ...
+
+
+class PriceBook(Protocol):
+    """Current prices by grade code and the price set they come from."""
+
+    price_set_id: str | None
+
+    def price(self, grade: str) -> Decimal: ...
+
+
+class PumpSettings(Protocol):
+    number: int
+    address: int
+    authorize: str
+
+    @property
+    def nozzles(self) -> Sequence[Any]: ...
+
+    @property
+    def decimals(self) -> Any: ...
+
+
+@dataclass
+class _Waiter:
+    predicate: Callable[[Reply], bool]
+    future: asyncio.Future[Reply]
+
+
+class PumpController:
+    def __init__(self, settings: PumpSettings, line: Line, ledger: Ledger, prices: PriceBook, *,
+                 clock: Callable[[], datetime], on_change: Callable[[PumpController], None]) -> None:
+        self.settings = settings
+        self.number = settings.number
+        self.address = settings.address
+        self.line = line
+        self.ledger = ledger
+        self.prices = prices
+        self._clock = clock
+        self._on_change = on_change
+        self._by_logical = {n.logical: n for n in settings.nozzles}
+        self._dv = settings.decimals.volume
+        self._da = settings.decimals.amount
+        self._dp = settings.decimals.price
+        # What the pump told us last.
+        self.online = False
+        self.status: PumpStatus | None = None
+        self.nozzle_out: int | None = None  # logical nozzle currently out of its holster
+        self.selected: int | None = None  # logical nozzle of the current or last filling
+        self.pump_price: Decimal | None = None
+        self.volume = Decimal(0)
+        self.amount = Decimal(0)
+        self.alarm: int | None = None
+        # What the controller makes of it.
+        self.state = FuellingPoint.OFFLINE
+        self.ready = False  # start-up (recovery and prices) done since the pump came online
+        self.prices_ok = False
+        self.auth: Authorization | None = None
+        self.fill_started_at: datetime | None = None
+        self.recovered_fill = False
+        self.reserved_by: str | None = None  # an app order holding the nozzle (cloud link)
+        self._waiters: list[_Waiter] = []
+        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._startup_pending = False
+
+    # ----------------------------------------------------------------- what the pump says
+
+    def line_online(self) -> None:
+        self.online = True
+        self._signal(PumpSignal.ONLINE)
+        self._schedule_startup()
+
+    def line_offline(self) -> None:
+        self.online = False
+        self.ready = False
+        self._signal(PumpSignal.OFFLINE)
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(PumpOffline(f"pump {self.number} stopped answering"))
+        self._waiters.clear()
+
+    def pump_restarted(self) -> None:
+        # TX# 0: the pump was power-cycled and lost its prices; read it again from scratch.
+        log.warning("pump %d restarted (power cycle)", self.number)
+        self.ready = False
+        self.prices_ok = False
+        self._schedule_startup()
+
+    def replies(self, replies: Sequence[Reply | UnknownTransaction]) -> None:
+        for reply in replies:
+            if isinstance(reply, UnknownTransaction):
+                log.debug("pump %d: unknown transaction %#x", self.number, reply.trans)
+                continue
+            self._apply(reply)
+            for waiter in tuple(self._waiters):
+                if not waiter.future.done() and waiter.predicate(reply):
+                    waiter.future.set_result(reply)
+                    self._waiters.remove(waiter)
+        self._on_change(self)
+
+    def _apply(self, reply: Reply) -> None:
+        if isinstance(reply, DC1):
+            self._status(reply.status)
+        elif isinstance(reply, DC2):
+            self.volume = from_raw(reply.volume, self._dv)
+            self.amount = from_raw(reply.amount, self._da)
+        elif isinstance(reply, DC3):
+            self.pump_price = from_raw(reply.price, self._dp)
+            if reply.nozzle:
+                self.selected = reply.nozzle
+            out = reply.nozzle if reply.nozzle_out else None
+            if out != self.nozzle_out:
+                self.nozzle_out = out
+                self._signal(PumpSignal.NOZZLE_OUT if out else PumpSignal.NOZZLE_IN)
+                if out and self.ready:
+                    self._maybe_auto_authorize(out)
+        elif isinstance(reply, DC5):
+            self.alarm = reply.alarm
+            self._submit(lambda: self._report_alarm(reply.alarm))
+
+    def _status(self, status: PumpStatus) -> None:
+        previous, self.status = self.status, status
+        if status is PumpStatus.FILLING and previous is not PumpStatus.FILLING:
+            self.fill_started_at = self.fill_started_at or self._clock()
+        if not self.ready:
+            return  # start-up reads the pump itself and decides what the state means
+        if status is PumpStatus.NOT_PROGRAMMED:
+            self.prices_ok = False
+            self._signal(PumpSignal.NOT_PROGRAMMED)
+            self._schedule_startup()
+        elif status is PumpStatus.RESET:
+            self._signal(PumpSignal.READY)
+        elif status is PumpStatus.AUTHORIZED:
+            self._signal(PumpSignal.AUTHORIZED)
+        elif status is PumpStatus.FILLING:
+            self._signal(PumpSignal.FILLING)
+            if self.auth and self.auth.state != AuthorizationState.FUELLING:
+                self._submit(self._mark_fuelling)
+        elif status in _ENDED:
+            # Only a change from authorized/filling ends a filling; a repeated "completed"
+            # (the pump's idle state after a sale) is just the pump being ready.
+            if self.state is FuellingPoint.COMPLETING:
+                pass
+            elif previous in (PumpStatus.FILLING, PumpStatus.AUTHORIZED) or self.state in (
+                    FuellingPoint.FUELLING, FuellingPoint.AUTHORIZED):
+                self._signal(PumpSignal.FILLING_ENDED)
+                self._submit(self._settle)
+            else:
+                self._signal(PumpSignal.READY)
+        elif status in (PumpStatus.SWITCHED_OFF, PumpStatus.SUSPENDED):
+            self._signal(PumpSignal.SWITCHED_OFF)
+
+    def _signal(self, signal: PumpSignal) -> None:
+        try:
+            new = fuelling_point_next(self.state, signal)
+        except InvalidTransition as exc:
+            log.warning("pump %d: %s", self.number, exc)
+            return
+        if new is not self.state:
+            log.debug("pump %d: %s -> %s (%s)", self.number, self.state, new, signal)
+            self.state = new
+
+    # ----------------------------------------------------------------- jobs
+
+    def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._jobs.put_nowait(job)
+
+    def _schedule_startup(self) -> None:
+        if not self._startup_pending:
+            self._startup_pending = True
+            self._submit(self._startup)
+
+    async def run(self) -> None:
+        """The pump's job loop; runs for the daemon's life."""
+        while True:
+            job = await self._jobs.get()
+            try:
+                await job()
+            except StationError as exc:
+                log.warning("pump %d: %s", self.number, exc.message)
+            except (DartCommandError, TimeoutError) as exc:
+                log.warning("pump %d: no answer (%s); will retry when it answers", self.number, exc)
+            finally:
+                self._on_change(self)
+
+    async def call(self, job: Callable[[], Awaitable[R]]) -> R:
+        """Run ``job`` in the pump's job loop and return its result (for API requests)."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+
+        async def wrapped() -> None:
+            try:
+                result = await job()
+            except BaseException as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+        self._submit(wrapped)
+        return await future
+
+    # ----------------------------------------------------------------- talking to the pump
+
+    async def _ask(self, commands: Sequence[Command], kind: type[R],
+                   match: Callable[[R], bool] = lambda _: True) -> R:
+        """Send ``commands`` and wait for the next reply of ``kind`` that ``match``es."""
+        if not self.online:
+            raise PumpOffline(f"pump {self.number} is offline")
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(lambda r: isinstance(r, kind) and match(r), future)
+        self._waiters.append(waiter)
+        try:
+            await self.line.command(self.address, commands)
+            reply = await asyncio.wait_for(future, REPLY_TIMEOUT)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        assert isinstance(reply, kind)
+        return reply
+
+    async def _wait_status(self, wanted: Sequence[PumpStatus], timeout: float) -> PumpStatus:
+        if self.status in wanted:
+            assert self.status is not None
+            return self.status
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(lambda r: isinstance(r, DC1) and r.status in wanted, future)
+        self._waiters.append(waiter)
+        try:
+            reply = await asyncio.wait_for(future, timeout)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        assert isinstance(reply, DC1)
+        return reply.status
+
+    async def _read_totals(self, logical: int) -> TotalsReading:
+        volume = await self._ask([CD101(logical)], DC101, lambda r: r.counter == logical)
+        amount = await self._ask([CD101(0x10 + logical)], DC101,
+                                 lambda r: r.counter == 0x10 + logical)
+        nozzle = self._by_logical[logical]
+        return TotalsReading(pump=self.number, nozzle=nozzle.number,
+                             volume_total=from_raw(volume.total, self._dv),
+                             amount_total=from_raw(amount.total, self._da),
+                             read_at=self._clock(), source="pump")
+
+    # ----------------------------------------------------------------- start-up and recovery
+
+    async def _startup(self) -> None:
+        self._startup_pending = False
+        self.ready = False
+        status = (await self._ask([CD1(PumpCommand.RETURN_STATUS)], DC1)).status
+        active = [a for a in await self.ledger.read(self.ledger.store.active_authorizations)
+                  if a.pump == self.number]
+        if status in (PumpStatus.FILLING, PumpStatus.AUTHORIZED):
+            # A filling (or an authorization) from before we (re)started: follow it to its end.
+            self.auth = active[-1] if active else None
+            self.recovered_fill = True
+            self.fill_started_at = None
+            self.ready = True
+            self._signal(PumpSignal.AUTHORIZED if status is PumpStatus.AUTHORIZED
+                         else PumpSignal.FILLING)
+            log.info("pump %d: adopting a %s pump after start-up", self.number, status.name)
+            return
+        info = await self._ask([CD1(PumpCommand.RETURN_FILLING_INFO)], DC2)
+        last_fill = (from_raw(info.volume, self._dv), from_raw(info.amount, self._da))
+        for logical in sorted(self._by_logical):
+            reading = await self._read_totals(logical)
+            await self._reconcile_totals(reading, logical, last_fill, active)
+        for auth in active:
+            if self.auth is None or auth.id != self.auth.id:
+                await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,
+                                        AuthorizationState.CANCELLED,
+                                        reason="controller restarted before fuelling started")
+        self.auth = None
+        await self._program_prices(status)
+        self.ready = True
+        current = self.status or status
+        if current is PumpStatus.NOT_PROGRAMMED:
+            self._signal(PumpSignal.NOT_PROGRAMMED)
+        elif current in (PumpStatus.SWITCHED_OFF, PumpStatus.SUSPENDED):
+            self._signal(PumpSignal.SWITCHED_OFF)
+        else:
+            if self.state is FuellingPoint.NOT_PROGRAMMED or self.state is FuellingPoint.COMPLETING:
+                self.state = FuellingPoint.IDLE
+            self._signal(PumpSignal.READY)
+            if self.nozzle_out:
+                self._signal(PumpSignal.NOZZLE_OUT)
+        log.info("pump %d ready (%s)", self.number, current.name)
+
+    async def _reconcile_totals(self, reading: TotalsReading, logical: int,
+                                last_fill: tuple[Decimal, Decimal],
+                                active: list[Authorization]) -> None:
+        """Compare a nozzle's totals with the last we recorded: recover what happened meanwhile."""
+        store = self.ledger.store
+        previous = await self.ledger.read(store.last_totals, self.number, reading.nozzle)
+        if previous is None:
+            await self.ledger.write(store.record_totals,
+                                    _with_source(reading, "baseline"))
+            return
+        delta_volume = reading.volume_total - previous.volume_total
+        delta_amount = reading.amount_total - previous.amount_total
+        if delta_volume == 0:
+            return
+        if delta_volume < 0:
+            await self.ledger.append_event("reconciliation.discrepancy", {
+                "kind": "totals_went_back", "pump": self.number, "nozzle": reading.nozzle,
+                "previous": str(previous.volume_total), "now": str(reading.volume_total)})
+            await self.ledger.write(store.record_totals, _with_source(reading, "rebaseline"))
+            return
+        # Fuel left this nozzle while nobody recorded it: rebuild the sale from the pump.
+        volume, amount = last_fill
+        discrepancies: list[dict[str, Any]] = []
+        if volume != delta_volume:
+            discrepancies.append({
+                "kind": "rebuilt_from_totals", "pump": self.number, "nozzle": reading.nozzle,
+                "last_filling_volume": decimal_str(volume, self._dv),
+                "totals_delta_volume": str(delta_volume),
+                "message": "the pump's last filling does not cover the totals delta; "
+                           "sale rebuilt from the totalizers"})
+            volume, amount = delta_volume, delta_amount
+        auth = self._authorization_for(logical, active)
+        self.auth = auth
+        price = self.pump_price or self.prices.price(self._by_logical[logical].grade)
+        sale = self._new_sale(logical=logical, volume=volume, amount=amount, price=price,
+                              before=previous, after=reading, recovered=True,
+                              extra=discrepancies)
+        recorded, created = await self.ledger.record_sale(sale)
+        if created:
+            log.warning("pump %d: recovered sale %s (%s L, %s) finished while the controller "
+                        "was down", self.number, recorded.id, recorded.volume, recorded.amount)
+        self.auth = None
+
+    def _authorization_for(self, logical: int,
+                           active: list[Authorization]) -> Authorization | None:
+        number = self._by_logical[logical].number
+        for auth in reversed(active):
+            if auth.nozzle in (None, number):
+                return auth
+        return None
+
+    async def _program_prices(self, status: PumpStatus) -> None:
+        """CD5 with every nozzle's price, then read back (DC103) before allowing sales."""
+        highest = max(self._by_logical)
+        raw: list[int] = []
+        for logical in range(1, highest + 1):
+            nozzle = self._by_logical.get(logical)
+            price = self.prices.price(nozzle.grade) if nozzle else None
+            raw.append(to_raw(price, self._dp, maximum=MAX_RAW_3) if price else 0)
+        await self.line.command(self.address, [CD5(tuple(raw))])
+        readback = await self._ask([CD1(PumpCommand.RETURN_PRICES)], DC103)
+        expected = tuple(raw)
+        got = tuple(readback.prices[: len(expected)])
+        self.prices_ok = got == expected
+        if not self.prices_ok:
+            await self.ledger.append_event("pump.alarm", {
+                "pump": self.number, "kind": "price_readback_mismatch",
+                "expected": [decimal_str(from_raw(p, self._dp), self._dp) for p in expected],
+                "read_back": [decimal_str(from_raw(p, self._dp), self._dp) for p in got],
+                "message": "the pump does not show the prices it was sent; sales are refused"})
+            log.error("pump %d: price read-back mismatch %s != %s", self.number, got, expected)
+        if status is PumpStatus.NOT_PROGRAMMED:
+            # The pump leaves "not programmed" by itself once it has prices, sometimes later.
+            try:
+                await self._wait_status(tuple(s for s in PumpStatus
+                                              if s is not PumpStatus.NOT_PROGRAMMED), 5.0)
+            except TimeoutError:
+                log.warning("pump %d still not programmed after its prices", self.number)
+
+    # ----------------------------------------------------------------- authorize and stop
+
+    def check_can_authorize(self, logical: int) -> None:
+        if not self.ledger.writable:
+            raise StorageUnavailable(
+                "sales cannot be recorded right now (" + (self.ledger.unavailable_reason or
+                "storage error") + "); authorizations are refused until storage recovers")
+        if not self.online:
+            raise PumpOffline(f"pump {self.number} is offline")
+        if not self.ready or not self.prices_ok:
+            raise PumpNotReady(f"pump {self.number} is not ready (prices not confirmed)")
+        if self.auth is not None or self.state not in (FuellingPoint.IDLE, FuellingPoint.CALLING):
+            raise NozzleBusy(f"pump {self.number} is {self.state.value}")
+        if self.nozzle_out not in (None, logical):
+            raise NozzleBusy(f"another nozzle of pump {self.number} is in use")
+
+    async def authorize(self, logical: int, preset: Preset | None, *, source: str,
+                        user: str | None, order_id: str | None = None) -> Authorization:
+        raw_preset: Command | None = None
+        if preset is not None:
+            try:
+                if preset.kind == "amount":
+                    raw_preset = CD4(to_raw(preset.value, self._da))
+                else:
+                    raw_preset = CD3(to_raw(preset.value, self._dv))
+            except UnitError as exc:
+                raise InvalidPreset(f"preset {preset.kind} {preset.value}: {exc}") from None
+        self.check_can_authorize(logical)
+        nozzle = self._by_logical[logical]
+        try:
+            auth = await self.ledger.write(
+                self.ledger.store.create_authorization, pump=self.number, nozzle=nozzle.number,
+                preset=preset, source=source, user=user, order_id=order_id)
+        except StoreUnavailable as exc:
+            raise StorageUnavailable(f"cannot record the authorization: {exc}") from None
+        self.auth = auth
+        try:
+            if self.status in _ENDED:
+                await self.line.command(self.address, [CD1(PumpCommand.RESET)])
+                await self._wait_status((PumpStatus.RESET,), CONFIRM_TIMEOUT)
+            commands: list[Command] = [CD2((logical,))]
+            if raw_preset is not None:
+                commands.append(raw_preset)
+            commands.append(CD1(PumpCommand.AUTHORIZE))
+            self.volume = self.amount = Decimal(0)
+            self.fill_started_at = None
+            self.recovered_fill = False
+            self.selected = logical
+            await self.line.command(self.address, commands)
+            await self._wait_status((PumpStatus.AUTHORIZED, PumpStatus.FILLING), CONFIRM_TIMEOUT)
+        except (DartCommandError, TimeoutError, PumpOffline) as exc:
+            self.auth = None
+            await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,
+                                    AuthorizationState.FAILED, reason=str(exc) or "timeout")
+            raise PumpDidNotConfirm(
+                f"pump {self.number} did not confirm the authorization") from exc
+        if self.status is PumpStatus.AUTHORIZED:
+            self.auth = await self.ledger.write(self.ledger.store.set_authorization_state,
+                                                auth.id, AuthorizationState.AUTHORIZED)
+        log.info("pump %d nozzle %d authorized (%s, %s)", self.number, nozzle.number, source,
+                 f"{preset.kind} {preset.value}" if preset else "full")
+        return self.auth or auth
+
+    def _maybe_auto_authorize(self, logical: int) -> None:
+        if (self.settings.authorize != "auto" or self.reserved_by is not None
+                or self.auth is not None or self.state is not FuellingPoint.CALLING):
+            return
+
+        async def job() -> None:
+            if self.nozzle_out != logical or self.auth is not None:
+                return  # hung up again, or authorized meanwhile
+            await self.authorize(logical, None, source="auto", user=None)
+
+        self._submit(job)
+
+    async def stop(self) -> None:
+        if not self.online:
+            raise PumpOffline(f"pump {self.number} is offline")
+        await self.line.command(self.address, [CD1(PumpCommand.STOP)])
+        log.warning("pump %d: emergency stop sent", self.number)
+
+    async def _mark_fuelling(self) -> None:
+        if self.auth and self.auth.state in (AuthorizationState.REQUESTED,
+                                             AuthorizationState.AUTHORIZED):
+            self.auth = await self.ledger.write(self.ledger.store.set_authorization_state,
+                                                self.auth.id, AuthorizationState.FUELLING)
+
+    async def _report_alarm(self, code: int) -> None:
+        await self.ledger.append_event("pump.alarm", {"pump": self.number, "code": code})
+
+    # ----------------------------------------------------------------- settling a sale
+
+    async def _settle(self) -> None:
+        """The pump finished a filling: read its final figures and totals, record the sale."""
+        if self.state is not FuellingPoint.COMPLETING:
+            return
+        final = await self._ask([CD1(PumpCommand.RETURN_FILLING_INFO)], DC2)
+        volume, amount = from_raw(final.volume, self._dv), from_raw(final.amount, self._da)
+        logical = self.selected or (self._logical_of(self.auth) if self.auth else None)
+        if logical is None or logical not in self._by_logical:
+            logical = min(self._by_logical)
+        nozzle = self._by_logical[logical]
+        if volume == 0:
+            if self.auth is not None:
+                await self.ledger.write(self.ledger.store.set_authorization_state, self.auth.id,
+                                        AuthorizationState.UNUSED, reason="no fuel dispensed")
+            self._finish()
+            return
+        after = await self._read_totals(logical)
+        before = await self.ledger.read(self.ledger.store.last_totals, self.number, nozzle.number)
+        price = self.pump_price or self.prices.price(nozzle.grade)
+        sale = self._new_sale(logical=logical, volume=volume, amount=amount, price=price,
+                              before=before, after=after, recovered=self.recovered_fill)
+        while True:
+            try:
+                recorded, _ = await self.ledger.record_sale(sale)
+                break
+            except StoreUnavailable:
+                # The pump keeps its figures until the next RESET, which cannot come while
+                # authorizations are refused; keep trying until the store takes the sale.
+                await asyncio.sleep(SETTLE_RETRY)
+        log.info("pump %d sale %s: %s L %s at %s", self.number, recorded.id, recorded.volume,
+                 recorded.amount, recorded.price)
+        self._finish()
+
+    def _finish(self) -> None:
+        self.auth = None
+        self.recovered_fill = False
+        self.fill_started_at = None
+        self._signal(PumpSignal.SALE_SETTLED)
+        if not self.prices_ok:
+            # Adopted a filling at start-up before its prices could be programmed: do it now.
+            self._schedule_startup()
+
+    def _logical_of(self, auth: Authorization) -> int | None:
+        for logical, nozzle in self._by_logical.items():
+            if nozzle.number == auth.nozzle:
+                return logical
+        return None
+
+    def _new_sale(self, *, logical: int, volume: Decimal, amount: Decimal, price: Decimal,
+                  before: TotalsReading | None, after: TotalsReading, recovered: bool,
+                  extra: Sequence[dict[str, Any]] = ()) -> NewSale:
+        nozzle = self._by_logical[logical]
+        discrepancies = list(extra)
+        discrepancies.extend(self._check(nozzle.number, volume, amount, price, before, after,
+                                         self.auth.preset if self.auth else None))
+        if self.auth is None and self.settings.authorize == "attendant":
+            discrepancies.append({"kind": "no_authorization", "pump": self.number,
+                                  "nozzle": nozzle.number,
+                                  "message": "fuel dispensed without a recorded authorization"})
+        return NewSale(
+            pump=self.number, nozzle=nozzle.number, logical=logical, grade=nozzle.grade,
+            price=price, volume=volume, amount=amount, price_set_id=self.prices.price_set_id,
+            started_at=self.fill_started_at, ended_at=self._clock(),
+            authorization_id=self.auth.id if self.auth else None,
+            order_id=self.auth.order_id if self.auth else None, recovered=recovered,
+            totals_before=before, totals_after=after, discrepancies=tuple(discrepancies))
+
+    def _check(self, nozzle: int, volume: Decimal, amount: Decimal, price: Decimal,
+               before: TotalsReading | None, after: TotalsReading,
+               preset: Preset | None) -> list[dict[str, Any]]:
+        """The sale against the pump's own arithmetic and totalizers; never hidden."""
+        found: list[dict[str, Any]] = []
+        expected = volume * price
+        # One volume step's worth, plus the amount's own rounding: a pump stopped by an amount
+        # preset shows the preset exactly (13.33 L at 7.50 is 100.00).
+        tolerance = price * step(self._dv) + step(self._da) / 2
+        if abs(amount - expected) > tolerance:
+            found.append({"kind": "amount_mismatch", "pump": self.number, "nozzle": nozzle,
+                          "volume": str(volume), "price": str(price), "amount": str(amount),
+                          "expected_amount": str(expected.quantize(step(self._da)))})
+        if preset is not None and preset.kind == "amount" and amount > preset.value:
+            found.append({"kind": "preset_exceeded", "pump": self.number, "nozzle": nozzle,
+                          "preset": str(preset.value), "amount": str(amount)})
+        if before is not None:
+            delta = after.volume_total - before.volume_total
+            if delta != volume:
+                found.append({"kind": "totals_mismatch", "pump": self.number, "nozzle": nozzle,
+                              "volume": str(volume), "totals_delta": str(delta),
+                              "totals_before": str(before.volume_total),
+                              "totals_after": str(after.volume_total)})
+        return found
+
+    # ----------------------------------------------------------------- what the API shows
+
+    def view(self) -> dict[str, Any]:
+        nozzles = []
+        active_logical = self.nozzle_out or (self.selected if self.state in (
+            FuellingPoint.FUELLING, FuellingPoint.COMPLETING) else None)
+        auth_nozzle = self.auth.nozzle if self.auth else None
+        for logical, nozzle in sorted(self._by_logical.items(), key=lambda kv: kv[1].number):
+            if not self.online:
+                state = "offline"
+            elif logical == active_logical or (auth_nozzle == nozzle.number):
+                state = self.state.value
+            elif self.state in (FuellingPoint.NOT_PROGRAMMED, FuellingPoint.STOPPED):
+                state = self.state.value
+            elif self.reserved_by is not None:
+                state = "reserved"
+            else:
+                state = "idle"
+            live = logical == active_logical or auth_nozzle == nozzle.number
+            nozzles.append({
+                "number": nozzle.number, "logical": logical, "grade": nozzle.grade,
+                "state": state,
+                "volume": decimal_str(self.volume if live else Decimal(0), self._dv),
+                "amount": decimal_str(self.amount if live else Decimal(0), self._da),
+            })
+        return {
+            "number": self.number, "online": self.online, "state": self.state.value,
+            "status": self.status.name.lower() if self.status is not None else None,
+            "alarm": self.alarm, "authorization_id": self.auth.id if self.auth else None,
+            "nozzles": nozzles,
+        }
+
+
+def _with_source(reading: TotalsReading, source: str) -> TotalsReading:
+    return TotalsReading(pump=reading.pump, nozzle=reading.nozzle,
+                         volume_total=reading.volume_total, amount_total=reading.amount_total,
+                         read_at=reading.read_at, source=source)
+
+
+__all__ = ["PumpController", "Sale"]
