@@ -1,0 +1,169 @@
+"""The ledger's schema, as numbered migrations.
+
+`PRAGMA user_version` holds how many migrations a database has had. Each migration runs in
+one transaction together with the new user_version, so a crash or a full disk mid-way leaves
+the database at the previous version, never between two. Migrations are only ever appended:
+a released step is never edited.
+
+Money, volumes and totalizers are TEXT decimals, times RFC 3339 TEXT in UTC (see codec.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge.store.errors import SchemaTooNew
+
+_V1 = (
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    # The event seq lives in a counter row, not in MAX(events.seq): once old events are
+    # archived away, MAX+1 would hand out numbers the cloud has already seen.
+    """CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    )""",
+    "INSERT INTO counters (name, value) VALUES ('event_seq', 0)",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    # One row per event the cloud has not acknowledged yet.
+    """CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY REFERENCES events (seq)
+    )""",
+    """CREATE TABLE prices (
+        grade TEXT PRIMARY KEY,
+        price TEXT NOT NULL,
+        price_set_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE price_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        price_set_id TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        old_price TEXT,
+        new_price TEXT NOT NULL,
+        source TEXT NOT NULL,
+        effective_at TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE authorizations (
+        id TEXT PRIMARY KEY,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER,
+        preset_kind TEXT CHECK (preset_kind IN ('amount', 'volume')),
+        preset_value TEXT,
+        source TEXT NOT NULL,
+        user_name TEXT,
+        order_id TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX authorizations_by_state ON authorizations (state)",
+    """CREATE TABLE totals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        volume_total TEXT NOT NULL,
+        amount_total TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        source TEXT NOT NULL
+    )""",
+    "CREATE INDEX totals_by_nozzle ON totals (pump, nozzle, id)",
+    # fill_key is the volume totalizer after the fill in one canonical text: it identifies
+    # the fill, so a sale recorded twice (a retry, a recovery after restart) is one row.
+    """CREATE TABLE sales (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        logical INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        price TEXT NOT NULL,
+        volume TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        price_set_id TEXT,
+        started_at TEXT,
+        ended_at TEXT NOT NULL,
+        authorization_id TEXT,
+        order_id TEXT,
+        recovered INTEGER NOT NULL,
+        totals_volume_before TEXT,
+        totals_volume_after TEXT NOT NULL,
+        totals_amount_before TEXT,
+        totals_amount_after TEXT NOT NULL,
+        fill_key TEXT NOT NULL,
+        paid INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (pump, nozzle, fill_key)
+    )""",
+    "CREATE INDEX sales_unpaid ON sales (seq) WHERE paid = 0",
+    "CREATE INDEX sales_by_order ON sales (order_id) WHERE order_id IS NOT NULL",
+    """CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        sale_id TEXT NOT NULL REFERENCES sales (id),
+        method TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        user_name TEXT,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX payments_by_sale ON payments (sale_id)",
+    """CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        pin_hash TEXT NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert isinstance(version, int)
+    return version
+
+
+def check_version(conn: sqlite3.Connection, known: int = len(MIGRATIONS)) -> int:
+    """The database's schema version; SchemaTooNew when it is newer than `known`."""
+    found = schema_version(conn)
+    if found > known:
+        raise SchemaTooNew(found, known)
+    return found
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS) -> int:
+    """Brings the database up to the newest schema; returns the version it is at.
+
+    Raises SchemaTooNew, touching nothing, when the database is newer than `migrations`.
+    sqlite3 errors are left to the caller to translate.
+    """
+    known = len(migrations)
+    found = check_version(conn, known)
+    while found < known:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again under the write lock: another process may have migrated meanwhile.
+            found = check_version(conn, known)
+            if found < known:
+                for statement in migrations[found]:
+                    conn.execute(statement)
+                found += 1
+                conn.execute(f"PRAGMA user_version = {found:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,302 @@
+"""`Store`: the station's durable ledger in one SQLite file.
+
+A sale is durable before anyone is told about it: `record_sale` commits the sale, its totals
+reading, its authorization's completion and its events in one transaction, and returns only
+after COMMIT (WAL, synchronous=FULL). When nothing can be written (disk full, locked, I/O
+error, read-only) every write raises `StoreUnavailable` and leaves nothing half-written; the
+controller then refuses new authorizations until `check_writable()` passes again.
+
+Thread safety: one connection, one lock (see db.py). Any thread may call any method. Writes
+read the clock under the lock, so the times of events follow their seq order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from edge.model import (
+    Authorization,
+    Event,
+    NewSale,
+    Payment,
+    Preset,
+    Role,
+    Sale,
+    TotalsReading,
+    User,
+)
+from edge.store import authorizations, events, ledger, meta, prices, users
+from edge.store.codec import time_text
+from edge.store.db import Clock, Database, utc_now
+from edge.store.errors import UserLocked
+from edge.store.ids import IdMaker
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        """Use Store.open()."""
+        self._db = db
+        self._ids = IdMaker()
+        # The station's time zone: how times appear in event data (stored times stay UTC).
+        self.zone: tzinfo | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        zone: tzinfo | None = None,
+    ) -> Store:
+        """Opens (creating it and its directory if needed) and migrates the ledger at `path`.
+
+        `clock` returns aware datetimes (default: now in UTC). `busy_timeout_ms` is how long a
+        write waits for another process's lock before StoreUnavailable("locked").
+        Raises SchemaTooNew for a database written by a newer forecourt.
+        """
+        db = Database.open(Path(path), clock=clock or utc_now, busy_timeout_ms=busy_timeout_ms)
+        store = cls(db)
+        store.zone = zone
+        return store
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- meta
+
+    def get_meta(self, key: str) -> str | None:
+        with self._db.read() as conn:
+            return meta.get(conn, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db.write() as conn:
+            meta.put(conn, key, value)
+
+    def check_writable(self) -> None:
+        """A tiny real write and commit; raises StoreUnavailable while the disk is full etc."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            meta.put(conn, "last_write_check", time_text(now))
+
+    # --- events and outbox
+
+    def append_event(self, type: str, data: dict[str, Any]) -> Event:
+        """Appends one event (and its outbox row) in its own transaction."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return events.append(conn, self._ids, now, type, data)
+
+    def last_seq(self) -> int:
+        """The seq of the newest event; 0 before the first."""
+        with self._db.read() as conn:
+            return events.last_seq(conn)
+
+    def events_since(self, seq: int, limit: int = 500) -> list[Event]:
+        """Events with a seq greater than `seq`, in seq order."""
+        with self._db.read() as conn:
+            return events.since(conn, seq, limit)
+
+    def outbox_pending(self, *, after_seq: int = 0, limit: int = 500) -> list[Event]:
+        """Events not yet acknowledged by the cloud, in seq order."""
+        with self._db.read() as conn:
+            return events.pending(conn, after_seq, limit)
+
+    def outbox_ack(self, upto_seq: int) -> int:
+        """The cloud committed every event up to `upto_seq`; returns how many rows left."""
+        with self._db.write() as conn:
+            return events.ack(conn, upto_seq)
+
+    def outbox_backlog(self) -> int:
+        with self._db.read() as conn:
+            return events.backlog(conn)
+
+    # --- prices
+
+    def current_price_set(self) -> tuple[str | None, dict[str, Decimal]]:
+        with self._db.read() as conn:
+            return prices.current(conn)
+
+    def seed_prices(self, grade_prices: dict[str, Decimal]) -> None:
+        """Stores the configuration's prices for grades that have none yet (price set
+        "config"); prices set later by the cloud or a manager are kept."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            prices.seed(conn, now, grade_prices)
+
+    def apply_price_set(
+        self,
+        price_set_id: str,
+        grade_prices: dict[str, Decimal],
+        *,
+        source: str,
+        effective_at: datetime,
+    ) -> None:
+        """Makes `grade_prices` current (grades not named keep theirs) and records the change."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            prices.apply(
+                conn, now, price_set_id, grade_prices, source=source, effective_at=effective_at
+            )
+
+    # --- authorizations
+
+    def create_authorization(
+        self,
+        *,
+        pump: int,
+        nozzle: int | None,
+        preset: Preset | None,
+        source: str,
+        user: str | None = None,
+        order_id: str | None = None,
+    ) -> Authorization:
+        """A new authorization in state "requested"."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return authorizations.create(
+                conn, self._ids, now, pump=pump, nozzle=nozzle, preset=preset, source=source,
+                user=user, order_id=order_id,
+            )  # fmt: skip
+
+    def set_authorization_state(
+        self, auth_id: str, state: str, *, reason: str | None = None
+    ) -> Authorization:
+        """Raises UnknownAuthorization for an unknown id."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return authorizations.set_state(conn, now, auth_id, state, reason)
+
+    def get_authorization(self, auth_id: str) -> Authorization | None:
+        with self._db.read() as conn:
+            return authorizations.get(conn, auth_id)
+
+    def active_authorizations(self) -> list[Authorization]:
+        """Authorizations in state requested, authorized or fuelling, oldest first."""
+        with self._db.read() as conn:
+            return authorizations.active(conn)
+
+    # --- totalizers
+
+    def record_totals(self, reading: TotalsReading) -> None:
+        with self._db.write() as conn:
+            ledger.record_totals(conn, reading)
+
+    def last_totals(self, pump: int, nozzle: int) -> TotalsReading | None:
+        with self._db.read() as conn:
+            return ledger.last_totals(conn, pump, nozzle)
+
+    # --- sales
+
+    def record_sale(self, sale: NewSale) -> tuple[Sale, bool]:
+        """Records a finished fill durably; (sale, True) once committed.
+
+        Idempotent on (pump, nozzle, totals_after.volume_total): when that fill is already
+        recorded, returns (the stored sale, False) and writes nothing. One transaction holds
+        the sale, the totals_after reading, the authorization set to "completed", the
+        `sale.completed` event (whose seq is the sale's seq, data sale_to_api(sale)) and one
+        `reconciliation.discrepancy` event per item of sale.discrepancies.
+
+        Sale ids are UUIDv7 text (see ids.py): unique, and sorted by creation time.
+        A fill of zero volume does not move the totalizer, so it finds the previous sale of
+        that nozzle: controllers do not record empty fills as sales.
+        """
+        with self._db.write() as conn:
+            now = self._db.now()
+            return ledger.record_sale(conn, self._ids, now, sale, zone=self.zone)
+
+    def get_sale(self, sale_id: str) -> Sale | None:
+        with self._db.read() as conn:
+            return ledger.get_sale(conn, sale_id)
+
+    def sales(
+        self, *, since_seq: int = 0, limit: int = 100, unpaid: bool | None = None
+    ) -> list[Sale]:
+        """Sales with seq > since_seq in seq order; unpaid=True only unpaid, False only paid."""
+        with self._db.read() as conn:
+            return ledger.list_sales(conn, since_seq=since_seq, limit=limit, unpaid=unpaid)
+
+    def add_payment(
+        self, sale_id: str, *, method: str, amount: Decimal, user: str | None
+    ) -> Payment:
+        """Raises UnknownSale, InvalidPayment (method, amount <= 0) or Overpayment (more than
+        is still due, including anything on a sale already paid)."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return ledger.add_payment(
+                conn, self._ids, now, sale_id, method=method, amount=amount, user=user
+            )
+
+    # --- users
+
+    def upsert_user(self, name: str, *, role: Role, pin: str) -> User:
+        """Creates or updates a user; ValueError unless the PIN is 4 to 12 digits."""
+        users.check_name(name)
+        users.check_pin_format(pin)
+        role = Role(role)
+        pin_hash = users.hash_pin(pin)  # slow on purpose: outside the lock
+        with self._db.write() as conn:
+            now = self._db.now()
+            return users.upsert(conn, now, name, role, pin_hash)
+
+    def verify_pin(
+        self,
+        name: str,
+        pin: str,
+        *,
+        max_attempts: int = 5,
+        lockout: timedelta = timedelta(minutes=15),
+    ) -> User | None:
+        """The user when `pin` is right, None when it is wrong or the name unknown.
+
+        Raises UserLocked (with .until) while the user is locked, and on the wrong PIN that
+        locks them: max_attempts wrong PINs in a row lock the user for `lockout`.
+        """
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        with self._db.read() as conn:
+            found = users.credentials(conn, name)
+        now = self._db.now()
+        if found is not None and found[1] is not None and found[1] > now:
+            raise UserLocked(name, found[1])
+        ok = users.pin_matches(pin, None if found is None else found[0])
+        if found is None:
+            return None
+        with self._db.write() as conn:
+            user, locked_until = users.record_attempt(
+                conn, now, name, success=ok, max_attempts=max_attempts, lockout=lockout
+            )
+        if locked_until is not None:
+            raise UserLocked(name, locked_until)
+        return user
+
+    def get_user(self, name: str) -> User | None:
+        now = self._db.now()
+        with self._db.read() as conn:
+            return users.get(conn, now, name)
+
+    def list_users(self) -> list[User]:
+        now = self._db.now()
+        with self._db.read() as conn:
+            return users.list_all(conn, now)
