@@ -72,17 +72,21 @@ class Forecourt:
         self.prices.price_set_id = price_set_id
         try:
             for line_cfg in self.config.lines:
-                pumps = [p for p in self.config.pumps if p.line == line_cfg.id]
+                pumps = list(self.config.pumps_on(line_cfg.id))
+                if not pumps:
+                    continue  # a line with no pumps keeps its port closed (a config warning)
                 line = DartLine(line_cfg.port, [p.address for p in pumps],
-                                baudrate=line_cfg.baudrate, parity=line_cfg.parity,
-                                reply_timeout=line_cfg.reply_timeout_ms / 1000,
-                                poll_interval=line_cfg.poll_interval_ms / 1000,
-                                name=line_cfg.id)
+                                baudrate=line_cfg.baudrate, parity=line_cfg.parity.value,
+                                reply_timeout=line_cfg.reply_timeout.total_seconds(),
+                                poll_interval=line_cfg.poll_interval.total_seconds(),
+                                max_retries=line_cfg.retries,
+                                offline_after=line_cfg.offline_after, name=line_cfg.id)
                 self.lines[line_cfg.id] = await self._stack.enter_async_context(line)
                 self.line_noise[line_cfg.id] = 0
                 for pump_cfg in pumps:
                     pump = PumpController(pump_cfg, line, self.ledger, self.prices,
-                                          clock=self._clock, on_change=self._changed)
+                                          clock=self._clock, on_change=self._changed,
+                                          policy=self.config.controller)
                     self.pumps[pump.number] = pump
                     self._by_address[(line_cfg.id, pump.address)] = pump
                     for nozzle in pump_cfg.nozzles:

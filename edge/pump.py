@@ -37,6 +37,7 @@ from drivers.dart import (
     PumpStatus,
 )
 from drivers.dart.transactions import Command, Reply, UnknownTransaction
+from edge.config import Controller, Pump
 from edge.errors import (
     InvalidPreset,
     NozzleBusy,
@@ -49,10 +50,12 @@ from edge.errors import (
 from edge.ledger import Ledger
 from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading, decimal_str
 from edge.states import (
+    AuthorizationSignal,
     AuthorizationState,
     FuellingPoint,
     InvalidTransition,
     PumpSignal,
+    authorization_next,
     fuelling_point_next,
 )
 from edge.store import StoreUnavailable
@@ -61,6 +64,7 @@ from edge.units import MAX_RAW_3, UnitError, from_raw, step, to_raw
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Reply)
+T = TypeVar("T")
 
 #: How long the pump may take to show a command's effect (DC1 after AUTHORIZE, RESET).
 CONFIRM_TIMEOUT = 3.0
@@ -87,18 +91,6 @@ class PriceBook(Protocol):
     def price(self, grade: str) -> Decimal: ...
 
 
-class PumpSettings(Protocol):
-    number: int
-    address: int
-    authorize: str
-
-    @property
-    def nozzles(self) -> Sequence[Any]: ...
-
-    @property
-    def decimals(self) -> Any: ...
-
-
 @dataclass
 class _Waiter:
     predicate: Callable[[Reply], bool]
@@ -106,9 +98,11 @@ class _Waiter:
 
 
 class PumpController:
-    def __init__(self, settings: PumpSettings, line: Line, ledger: Ledger, prices: PriceBook, *,
-                 clock: Callable[[], datetime], on_change: Callable[[PumpController], None]) -> None:
+    def __init__(self, settings: Pump, line: Line, ledger: Ledger, prices: PriceBook, *,
+                 clock: Callable[[], datetime], on_change: Callable[[PumpController], None],
+                 policy: Controller | None = None) -> None:
         self.settings = settings
+        self.policy = policy or Controller()
         self.number = settings.number
         self.address = settings.address
         self.line = line
@@ -261,9 +255,9 @@ class PumpController:
             finally:
                 self._on_change(self)
 
-    async def call(self, job: Callable[[], Awaitable[R]]) -> R:
+    async def call(self, job: Callable[[], Awaitable[T]]) -> T:
         """Run ``job`` in the pump's job loop and return its result (for API requests)."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
         async def wrapped() -> None:
             try:
@@ -349,9 +343,10 @@ class PumpController:
             await self._reconcile_totals(reading, logical, last_fill, active)
         for auth in active:
             if self.auth is None or auth.id != self.auth.id:
-                await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,
-                                        AuthorizationState.CANCELLED,
-                                        reason="controller restarted before fuelling started")
+                ended = (AuthorizationSignal.ENDED_EMPTY if auth.state == AuthorizationState.FUELLING
+                         else AuthorizationSignal.CANCEL)
+                await self._auth_signal(auth, ended,
+                                        reason="the pump no longer holds it after a restart")
         self.auth = None
         await self._program_prices(status)
         self.ready = True
@@ -428,9 +423,12 @@ class PumpController:
             price = self.prices.price(nozzle.grade) if nozzle else None
             raw.append(to_raw(price, self._dp, maximum=MAX_RAW_3) if price else 0)
         await self.line.command(self.address, [CD5(tuple(raw))])
-        readback = await self._ask([CD1(PumpCommand.RETURN_PRICES)], DC103)
         expected = tuple(raw)
-        got = tuple(readback.prices[: len(expected)])
+        if self.policy.price_readback:
+            readback = await self._ask([CD1(PumpCommand.RETURN_PRICES)], DC103)
+            got = tuple(readback.prices[: len(expected)])
+        else:
+            got = expected  # configured off: the pump is trusted to have taken CD5
         self.prices_ok = got == expected
         if not self.prices_ok:
             await self.ledger.append_event("pump.alarm", {
@@ -499,13 +497,12 @@ class PumpController:
             await self._wait_status((PumpStatus.AUTHORIZED, PumpStatus.FILLING), CONFIRM_TIMEOUT)
         except (DartCommandError, TimeoutError, PumpOffline) as exc:
             self.auth = None
-            await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,
-                                    AuthorizationState.FAILED, reason=str(exc) or "timeout")
+            await self._auth_signal(auth, AuthorizationSignal.REFUSED,
+                                    reason=str(exc) or "no confirmation in time")
             raise PumpDidNotConfirm(
                 f"pump {self.number} did not confirm the authorization") from exc
-        if self.status is PumpStatus.AUTHORIZED:
-            self.auth = await self.ledger.write(self.ledger.store.set_authorization_state,
-                                                auth.id, AuthorizationState.AUTHORIZED)
+        if self.auth is not None and self.auth.state == AuthorizationState.REQUESTED:
+            self.auth = await self._auth_signal(self.auth, AuthorizationSignal.CONFIRMED)
         log.info("pump %d nozzle %d authorized (%s, %s)", self.number, nozzle.number, source,
                  f"{preset.kind} {preset.value}" if preset else "full")
         return self.auth or auth
@@ -531,8 +528,14 @@ class PumpController:
     async def _mark_fuelling(self) -> None:
         if self.auth and self.auth.state in (AuthorizationState.REQUESTED,
                                              AuthorizationState.AUTHORIZED):
-            self.auth = await self.ledger.write(self.ledger.store.set_authorization_state,
-                                                self.auth.id, AuthorizationState.FUELLING)
+            self.auth = await self._auth_signal(self.auth, AuthorizationSignal.FLOW_STARTED)
+
+    async def _auth_signal(self, auth: Authorization, signal: AuthorizationSignal, *,
+                           reason: str | None = None) -> Authorization:
+        """Move an authorization along its table (edge/states.py) and record it."""
+        new = authorization_next(AuthorizationState(auth.state), signal)
+        return await self.ledger.write(self.ledger.store.set_authorization_state, auth.id, new,
+                                       reason=reason)
 
     async def _report_alarm(self, code: int) -> None:
         await self.ledger.append_event("pump.alarm", {"pump": self.number, "code": code})
@@ -551,8 +554,8 @@ class PumpController:
         nozzle = self._by_logical[logical]
         if volume == 0:
             if self.auth is not None:
-                await self.ledger.write(self.ledger.store.set_authorization_state, self.auth.id,
-                                        AuthorizationState.UNUSED, reason="no fuel dispensed")
+                await self._auth_signal(self.auth, AuthorizationSignal.ENDED_EMPTY,
+                                        reason="no fuel dispensed")
             self._finish()
             return
         after = await self._read_totals(logical)
@@ -614,7 +617,8 @@ class PumpController:
         expected = volume * price
         # One volume step's worth, plus the amount's own rounding: a pump stopped by an amount
         # preset shows the preset exactly (13.33 L at 7.50 is 100.00).
-        tolerance = price * step(self._dv) + step(self._da) / 2
+        tolerance = (price * step(self._dv) * self.policy.sale_check_tolerance_steps
+                     + step(self._da) / 2)
         if abs(amount - expected) > tolerance:
             found.append({"kind": "amount_mismatch", "pump": self.number, "nozzle": nozzle,
                           "volume": str(volume), "price": str(price), "amount": str(amount),

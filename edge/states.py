@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class InvalidTransition(Exception):
@@ -140,6 +141,7 @@ AUTHORIZATION_TRANSITIONS: Mapping[tuple[AuthorizationState, AuthorizationSignal
     # A confirmation can be missed while fuel already flows (crash between the two).
     (_A.REQUESTED, _AS.FLOW_STARTED): _A.FUELLING,
     (_A.REQUESTED, _AS.SALE_RECORDED): _A.COMPLETED,
+    (_A.REQUESTED, _AS.ENDED_EMPTY): _A.UNUSED,
     (_A.AUTHORIZED, _AS.FLOW_STARTED): _A.FUELLING,
     (_A.AUTHORIZED, _AS.SALE_RECORDED): _A.COMPLETED,
     (_A.AUTHORIZED, _AS.ENDED_EMPTY): _A.UNUSED,
@@ -166,7 +168,7 @@ def authorization_next(state: AuthorizationState, signal: AuthorizationSignal) -
         raise InvalidTransition("authorization", state, signal) from None
 
 
-def mermaid(table: Mapping[tuple[StrEnum, StrEnum], StrEnum], *, skip_self: bool = True) -> str:
+def mermaid(table: Mapping[tuple[Any, Any], Any], *, skip_self: bool = True) -> str:
     """A Mermaid ``stateDiagram-v2`` of a transition table (self-loops left out for legibility)."""
     lines = ["stateDiagram-v2"]
     edges: dict[tuple[str, str], list[str]] = {}
@@ -174,8 +176,8 @@ def mermaid(table: Mapping[tuple[StrEnum, StrEnum], StrEnum], *, skip_self: bool
         if skip_self and source == target:
             continue
         edges.setdefault((source.value, target.value), []).append(signal.value)
-    for (source, target), signals in sorted(edges.items()):
-        lines.append(f"    {source} --> {target}: {', '.join(sorted(signals))}")
+    for (start, end), signals in sorted(edges.items()):
+        lines.append(f"    {start} --> {end}: {', '.join(sorted(signals))}")
     return "\n".join(lines)
 
 
