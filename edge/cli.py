@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -95,11 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
     setup_logging(args.log_level)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(data=Path(args.data), port=args.port, broker=args.broker,
                              pumps=args.pumps, seed=args.seed, traffic=not args.no_traffic))
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

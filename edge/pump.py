@@ -37,6 +37,7 @@ from drivers.dart import (
     PumpStatus,
 )
 from drivers.dart.transactions import Command, Reply, UnknownTransaction
+from edge.checks import check_sale
 from edge.config import Controller, Pump
 from edge.errors import (
     InvalidPreset,
@@ -48,7 +49,7 @@ from edge.errors import (
     StorageUnavailable,
 )
 from edge.ledger import Ledger
-from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading, decimal_str
+from edge.model import Authorization, NewSale, Preset, TotalsReading, decimal_str
 from edge.states import (
     AuthorizationSignal,
     AuthorizationState,
@@ -59,7 +60,8 @@ from edge.states import (
     fuelling_point_next,
 )
 from edge.store import StoreUnavailable
-from edge.units import MAX_RAW_3, UnitError, from_raw, step, to_raw
+from edge.units import MAX_RAW_3, UnitError, from_raw, to_raw
+from edge.views import pump_view
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class Line(Protocol):
     """What a pump needs of its line (``drivers.dart.DartLine``)."""
 
     async def command(self, address: int, commands: Sequence[Command],
-                      timeout: float = ...) -> None: ...
+                      timeout: float = ...) -> None: ...  # noqa: ASYNC109 (DartLine's own)
 
 
 class PriceBook(Protocol):
@@ -293,7 +295,7 @@ class PumpController:
         assert isinstance(reply, kind)
         return reply
 
-    async def _wait_status(self, wanted: Sequence[PumpStatus], timeout: float) -> PumpStatus:
+    async def _wait_status(self, wanted: Sequence[PumpStatus], within: float) -> PumpStatus:
         if self.status in wanted:
             assert self.status is not None
             return self.status
@@ -301,7 +303,7 @@ class PumpController:
         waiter = _Waiter(lambda r: isinstance(r, DC1) and r.status in wanted, future)
         self._waiters.append(waiter)
         try:
-            reply = await asyncio.wait_for(future, timeout)
+            reply = await asyncio.wait_for(future, within)
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
@@ -343,8 +345,8 @@ class PumpController:
             await self._reconcile_totals(reading, logical, last_fill, active)
         for auth in active:
             if self.auth is None or auth.id != self.auth.id:
-                ended = (AuthorizationSignal.ENDED_EMPTY if auth.state == AuthorizationState.FUELLING
-                         else AuthorizationSignal.CANCEL)
+                flowed = auth.state == AuthorizationState.FUELLING
+                ended = AuthorizationSignal.ENDED_EMPTY if flowed else AuthorizationSignal.CANCEL
                 await self._auth_signal(auth, ended,
                                         reason="the pump no longer holds it after a restart")
         self.auth = None
@@ -595,8 +597,11 @@ class PumpController:
                   extra: Sequence[dict[str, Any]] = ()) -> NewSale:
         nozzle = self._by_logical[logical]
         discrepancies = list(extra)
-        discrepancies.extend(self._check(nozzle.number, volume, amount, price, before, after,
-                                         self.auth.preset if self.auth else None))
+        discrepancies.extend(check_sale(
+            pump=self.number, nozzle=nozzle.number, volume=volume, amount=amount, price=price,
+            before=before, after=after, preset=self.auth.preset if self.auth else None,
+            decimals=self.settings.decimals,
+            tolerance_steps=self.policy.sale_check_tolerance_steps))
         if self.auth is None and self.settings.authorize == "attendant":
             discrepancies.append({"kind": "no_authorization", "pump": self.number,
                                   "nozzle": nozzle.number,
@@ -609,63 +614,10 @@ class PumpController:
             order_id=self.auth.order_id if self.auth else None, recovered=recovered,
             totals_before=before, totals_after=after, discrepancies=tuple(discrepancies))
 
-    def _check(self, nozzle: int, volume: Decimal, amount: Decimal, price: Decimal,
-               before: TotalsReading | None, after: TotalsReading,
-               preset: Preset | None) -> list[dict[str, Any]]:
-        """The sale against the pump's own arithmetic and totalizers; never hidden."""
-        found: list[dict[str, Any]] = []
-        expected = volume * price
-        # One volume step's worth, plus the amount's own rounding: a pump stopped by an amount
-        # preset shows the preset exactly (13.33 L at 7.50 is 100.00).
-        tolerance = (price * step(self._dv) * self.policy.sale_check_tolerance_steps
-                     + step(self._da) / 2)
-        if abs(amount - expected) > tolerance:
-            found.append({"kind": "amount_mismatch", "pump": self.number, "nozzle": nozzle,
-                          "volume": str(volume), "price": str(price), "amount": str(amount),
-                          "expected_amount": str(expected.quantize(step(self._da)))})
-        if preset is not None and preset.kind == "amount" and amount > preset.value:
-            found.append({"kind": "preset_exceeded", "pump": self.number, "nozzle": nozzle,
-                          "preset": str(preset.value), "amount": str(amount)})
-        if before is not None:
-            delta = after.volume_total - before.volume_total
-            if delta != volume:
-                found.append({"kind": "totals_mismatch", "pump": self.number, "nozzle": nozzle,
-                              "volume": str(volume), "totals_delta": str(delta),
-                              "totals_before": str(before.volume_total),
-                              "totals_after": str(after.volume_total)})
-        return found
-
     # ----------------------------------------------------------------- what the API shows
 
     def view(self) -> dict[str, Any]:
-        nozzles = []
-        active_logical = self.nozzle_out or (self.selected if self.state in (
-            FuellingPoint.FUELLING, FuellingPoint.COMPLETING) else None)
-        auth_nozzle = self.auth.nozzle if self.auth else None
-        for logical, nozzle in sorted(self._by_logical.items(), key=lambda kv: kv[1].number):
-            if not self.online:
-                state = "offline"
-            elif logical == active_logical or (auth_nozzle == nozzle.number):
-                state = self.state.value
-            elif self.state in (FuellingPoint.NOT_PROGRAMMED, FuellingPoint.STOPPED):
-                state = self.state.value
-            elif self.reserved_by is not None:
-                state = "reserved"
-            else:
-                state = "idle"
-            live = logical == active_logical or auth_nozzle == nozzle.number
-            nozzles.append({
-                "number": nozzle.number, "logical": logical, "grade": nozzle.grade,
-                "state": state,
-                "volume": decimal_str(self.volume if live else Decimal(0), self._dv),
-                "amount": decimal_str(self.amount if live else Decimal(0), self._da),
-            })
-        return {
-            "number": self.number, "online": self.online, "state": self.state.value,
-            "status": self.status.name.lower() if self.status is not None else None,
-            "alarm": self.alarm, "authorization_id": self.auth.id if self.auth else None,
-            "nozzles": nozzles,
-        }
+        return pump_view(self)
 
 
 def _with_source(reading: TotalsReading, source: str) -> TotalsReading:
@@ -674,4 +626,4 @@ def _with_source(reading: TotalsReading, source: str) -> TotalsReading:
                          read_at=reading.read_at, source=source)
 
 
-__all__ = ["PumpController", "Sale"]
+__all__ = ["PumpController"]

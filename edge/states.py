@@ -161,7 +161,8 @@ def fuelling_point_next(state: FuellingPoint, signal: PumpSignal) -> FuellingPoi
         raise InvalidTransition("fuelling point", state, signal) from None
 
 
-def authorization_next(state: AuthorizationState, signal: AuthorizationSignal) -> AuthorizationState:
+def authorization_next(state: AuthorizationState,
+                       signal: AuthorizationSignal) -> AuthorizationState:
     try:
         return AUTHORIZATION_TRANSITIONS[(state, signal)]
     except KeyError:

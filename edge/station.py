@@ -68,7 +68,7 @@ class Station:
         return self.clock().astimezone(self.zone)
 
     def sale_view(self, sale: Sale) -> dict[str, Any]:
-        return sale_to_api(sale)
+        return sale_to_api(sale, self.zone)
 
     async def health(self) -> dict[str, Any]:
         lines = self.forecourt.lines_online()
@@ -104,7 +104,7 @@ class Station:
 
     async def _run(self) -> None:
         cfg = self.config
-        self.store = await asyncio.to_thread(Store.open, cfg.storage.path)
+        self.store = await asyncio.to_thread(Store.open, cfg.storage.path, zone=self.zone)
         self.ledger = Ledger(self.store, self.hub)
         try:
             async with Forecourt(cfg, self.ledger, clock=self.clock) as forecourt:

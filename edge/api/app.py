@@ -6,8 +6,7 @@ the controller. Swagger UI is off: it pulls scripts from a CDN and a station is 
 ``/api/v1/openapi.json`` stays for tools.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": FastAPI reads the Annotated dependencies at run time.
 import asyncio
 import logging
 from decimal import Decimal
@@ -23,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from edge.api.auth import Permission, Session, may
 from edge.api.metrics import render_metrics
 from edge.errors import StationError
-from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339, sale_to_api
+from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339
 from edge.store import StoreError, StoreUnavailable, UserLocked
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ class PresetBody(Strict):
     volume: DecimalText | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> PresetBody:
+    def _one(self) -> "PresetBody":
         if (self.amount is None) == (self.volume is None):
             raise ValueError("give exactly one of amount or volume")
         return self
@@ -82,7 +81,7 @@ class PaymentRequest(Strict):
     amount: DecimalText
 
 
-def create_app(station: Station) -> FastAPI:
+def create_app(station: "Station") -> FastAPI:
     app = FastAPI(title="forecourt station API", version=station.version, docs_url=None,
                   redoc_url=None, openapi_url="/api/v1/openapi.json")
 
