@@ -1,0 +1,125 @@
+"""Faults: a silent pump, a corrupted line, a store that cannot write, a bad config."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from simulator.control import Simulator
+from tests.e2e.conftest import RunningStation, pump_view, sales, wait_pump_state, wait_sales
+from tests.helpers import wait_until
+
+PUMP1 = 0x50
+
+
+async def test_a_silent_pump_goes_offline_and_comes_back(
+        sim: Simulator, running: RunningStation) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    sim.set_fault(PUMP1, silent=True)
+    view = await wait_pump_state(client, 1, "offline", timeout=5)
+    assert view["online"] is False
+    assert {n["state"] for n in view["nozzles"]} == {"offline"}
+    refused = await client.post("/api/v1/nozzles/1/authorize", json={})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "pump_offline"
+    assert (await pump_view(client, 2))["online"] is True  # the other pump is unaffected
+    sim.clear_faults(PUMP1)
+    view = await wait_pump_state(client, 1, "idle", timeout=10)
+    assert view["online"] is True
+    await client.aclose()
+
+
+async def test_a_corrupted_line_makes_no_sale_and_no_crash(
+        sim: Simulator, running: RunningStation) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    sim.set_fault(None, corrupt=0.5)
+    line = running.station.forecourt.lines["line1"]
+    await wait_until(lambda: line.stats.bus.crc_errors + line.stats.bus.noise > 5, timeout=10,
+                     what="corrupted frames seen")
+    await asyncio.sleep(1.0)  # let the controller live with the noise for a while
+    assert await sales(client) == []
+    sim.clear_faults()
+    await wait_pump_state(client, 1, "idle", timeout=15)
+    # The station still works: a sale after the noise is recorded exactly.
+    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "3.00"}})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 1)
+    await wait_until(lambda: len(sim.fills()) == 1, timeout=15, what="the fill")
+    sim.hang(PUMP1, 1)
+    (sale,) = await wait_sales(client, 1)
+    assert Decimal(sale["volume"]) == sim.fills()[0].volume_decimal == Decimal("3.00")
+    await client.aclose()
+
+
+async def test_storage_refusing_writes_refuses_authorizations_until_it_recovers(
+        sim: Simulator, running: RunningStation, tmp_path: Path) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    blocker = sqlite3.connect(tmp_path / "station.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        refused = await client.post("/api/v1/nozzles/1/authorize", json={})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "storage_unavailable"
+        health = (await client.get("/api/v1/health")).json()
+        assert health["status"] == "degraded"
+        assert health["storage"]["writable"] is False
+        again = await client.post("/api/v1/nozzles/1/authorize", json={})
+        assert again.status_code == 503  # refused at once while the store is known bad
+        assert sim.pump(PUMP1).status.name != "AUTHORIZED"
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    async def writable() -> bool:
+        body = (await client.get("/api/v1/health")).json()
+        return bool(body["storage"]["writable"])
+
+    await wait_until(writable, timeout=10, what="the store to recover")
+    ok = await client.post("/api/v1/nozzles/1/authorize", json={})
+    assert ok.status_code == 202, ok.text
+    await client.aclose()
+
+
+def test_run_with_a_bad_config_exits_2_naming_every_problem(tmp_path: Path) -> None:
+    db = tmp_path / "never" / "station.db"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"""
+[station]
+id = "bad id!"
+name = "x"
+timezone = "Mars/Olympus"
+[storage]
+path = "{db}"
+[[grades]]
+code = "92"
+name = "92号汽油"
+price = 7.5
+[[lines]]
+id = "line1"
+port = "socket://127.0.0.1:1"
+[[pumps]]
+number = 1
+line = "line9"
+address = 0x50
+colour = "red"
+[[pumps.nozzles]]
+number = 1
+logical = 1
+grade = "98"
+""", "utf-8")
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    problems = result.stderr.strip().splitlines()
+    text = result.stderr
+    for needle in ("station.id", "timezone", "price", "colour"):
+        assert needle in text, (needle, text)
+    assert len(problems) >= 4
+    assert not db.parent.exists(), "a bad config must touch nothing"
