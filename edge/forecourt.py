@@ -29,6 +29,7 @@ from edge.errors import UnknownNozzle, UnknownPump
 from edge.ledger import Ledger
 from edge.model import Authorization, Preset
 from edge.pump import PumpController
+from edge.pump_link import PumpLink
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class Forecourt:
                 pump.pump_restarted()
             self._changed(pump)
 
-    def _changed(self, pump: PumpController) -> None:
+    def _changed(self, pump: PumpLink) -> None:
         self._dirty.add(pump.number)
         self._wake.set()
 

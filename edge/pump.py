@@ -3,21 +3,18 @@
 The pump's own figures are the truth. This class turns what the pump says (DC1 status, DC2
 volume and amount, DC3 nozzle, DC101 totals) into durable sales, and the station's requests
 (authorize, stop) into DART commands. It never re-authorizes or replays a command by itself.
-
-Concurrency: replies are applied at once (they only update what we observe and wake waiters);
-anything that talks back to the pump (start-up, authorize, settle a sale) runs as a job, one at a
-time per pump, so that two sequences never interleave on the same pump.
+The mechanics of talking to the pump (waiting for replies, the job queue) are in
+``edge.pump_link``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from drivers.dart import (
     CD1,
@@ -25,18 +22,14 @@ from drivers.dart import (
     CD3,
     CD4,
     CD5,
-    CD101,
     DC1,
     DC2,
-    DC3,
-    DC5,
-    DC101,
     DC103,
     DartCommandError,
     PumpCommand,
     PumpStatus,
 )
-from drivers.dart.transactions import Command, Reply, UnknownTransaction
+from drivers.dart.transactions import Command
 from edge.checks import check_sale
 from edge.config import Controller, Pump
 from edge.errors import (
@@ -45,11 +38,11 @@ from edge.errors import (
     PumpDidNotConfirm,
     PumpNotReady,
     PumpOffline,
-    StationError,
     StorageUnavailable,
 )
 from edge.ledger import Ledger
 from edge.model import Authorization, NewSale, Preset, TotalsReading, decimal_str
+from edge.pump_link import Line, PumpLink
 from edge.states import (
     AuthorizationSignal,
     AuthorizationState,
@@ -65,24 +58,12 @@ from edge.views import pump_view
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R", bound=Reply)
-T = TypeVar("T")
-
 #: How long the pump may take to show a command's effect (DC1 after AUTHORIZE, RESET).
 CONFIRM_TIMEOUT = 3.0
-#: How long a reply to a "return ..." command may take (a poll round of a busy line included).
-REPLY_TIMEOUT = 3.0
 #: Between two attempts to record a sale while the store refuses writes.
 SETTLE_RETRY = 2.0
 
 _ENDED = (PumpStatus.FILLING_COMPLETED, PumpStatus.MAX_REACHED)
-
-
-class Line(Protocol):
-    """What a pump needs of its line (``drivers.dart.DartLine``)."""
-
-    async def command(self, address: int, commands: Sequence[Command],
-                      timeout: float = ...) -> None: ...  # noqa: ASYNC109 (DartLine's own)
 
 
 class PriceBook(Protocol):
@@ -93,39 +74,14 @@ class PriceBook(Protocol):
     def price(self, grade: str) -> Decimal: ...
 
 
-@dataclass
-class _Waiter:
-    predicate: Callable[[Reply], bool]
-    future: asyncio.Future[Reply]
-
-
-class PumpController:
+class PumpController(PumpLink):
     def __init__(self, settings: Pump, line: Line, ledger: Ledger, prices: PriceBook, *,
-                 clock: Callable[[], datetime], on_change: Callable[[PumpController], None],
+                 clock: Callable[[], datetime], on_change: Callable[[PumpLink], None],
                  policy: Controller | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings, line, clock=clock, on_change=on_change)
         self.policy = policy or Controller()
-        self.number = settings.number
-        self.address = settings.address
-        self.line = line
         self.ledger = ledger
         self.prices = prices
-        self._clock = clock
-        self._on_change = on_change
-        self._by_logical = {n.logical: n for n in settings.nozzles}
-        self._dv = settings.decimals.volume
-        self._da = settings.decimals.amount
-        self._dp = settings.decimals.price
-        # What the pump told us last.
-        self.online = False
-        self.status: PumpStatus | None = None
-        self.nozzle_out: int | None = None  # logical nozzle currently out of its holster
-        self.selected: int | None = None  # logical nozzle of the current or last filling
-        self.pump_price: Decimal | None = None
-        self.volume = Decimal(0)
-        self.amount = Decimal(0)
-        self.alarm: int | None = None
-        # What the controller makes of it.
         self.state = FuellingPoint.OFFLINE
         self.ready = False  # start-up (recovery and prices) done since the pump came online
         self.prices_ok = False
@@ -133,8 +89,6 @@ class PumpController:
         self.fill_started_at: datetime | None = None
         self.recovered_fill = False
         self.reserved_by: str | None = None  # an app order holding the nozzle (cloud link)
-        self._waiters: list[_Waiter] = []
-        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._startup_pending = False
 
     # ----------------------------------------------------------------- what the pump says
@@ -148,10 +102,7 @@ class PumpController:
         self.online = False
         self.ready = False
         self._signal(PumpSignal.OFFLINE)
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(PumpOffline(f"pump {self.number} stopped answering"))
-        self._waiters.clear()
+        self._fail_waiters()
 
     def pump_restarted(self) -> None:
         # TX# 0: the pump was power-cycled and lost its prices; read it again from scratch.
@@ -160,40 +111,15 @@ class PumpController:
         self.prices_ok = False
         self._schedule_startup()
 
-    def replies(self, replies: Sequence[Reply | UnknownTransaction]) -> None:
-        for reply in replies:
-            if isinstance(reply, UnknownTransaction):
-                log.debug("pump %d: unknown transaction %#x", self.number, reply.trans)
-                continue
-            self._apply(reply)
-            for waiter in tuple(self._waiters):
-                if not waiter.future.done() and waiter.predicate(reply):
-                    waiter.future.set_result(reply)
-                    self._waiters.remove(waiter)
-        self._on_change(self)
+    def _on_nozzle(self, out: int | None) -> None:
+        self._signal(PumpSignal.NOZZLE_OUT if out else PumpSignal.NOZZLE_IN)
+        if out and self.ready:
+            self._maybe_auto_authorize(out)
 
-    def _apply(self, reply: Reply) -> None:
-        if isinstance(reply, DC1):
-            self._status(reply.status)
-        elif isinstance(reply, DC2):
-            self.volume = from_raw(reply.volume, self._dv)
-            self.amount = from_raw(reply.amount, self._da)
-        elif isinstance(reply, DC3):
-            self.pump_price = from_raw(reply.price, self._dp)
-            if reply.nozzle:
-                self.selected = reply.nozzle
-            out = reply.nozzle if reply.nozzle_out else None
-            if out != self.nozzle_out:
-                self.nozzle_out = out
-                self._signal(PumpSignal.NOZZLE_OUT if out else PumpSignal.NOZZLE_IN)
-                if out and self.ready:
-                    self._maybe_auto_authorize(out)
-        elif isinstance(reply, DC5):
-            self.alarm = reply.alarm
-            self._submit(lambda: self._report_alarm(reply.alarm))
+    def _on_alarm(self, code: int) -> None:
+        self._submit(lambda: self._report_alarm(code))
 
-    def _status(self, status: PumpStatus) -> None:
-        previous, self.status = self.status, status
+    def _on_status(self, status: PumpStatus, previous: PumpStatus | None) -> None:
         if status is PumpStatus.FILLING and previous is not PumpStatus.FILLING:
             self.fill_started_at = self.fill_started_at or self._clock()
         if not self.ready:
@@ -236,89 +162,10 @@ class PumpController:
 
     # ----------------------------------------------------------------- jobs
 
-    def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._jobs.put_nowait(job)
-
     def _schedule_startup(self) -> None:
         if not self._startup_pending:
             self._startup_pending = True
             self._submit(self._startup)
-
-    async def run(self) -> None:
-        """The pump's job loop; runs for the daemon's life."""
-        while True:
-            job = await self._jobs.get()
-            try:
-                await job()
-            except StationError as exc:
-                log.warning("pump %d: %s", self.number, exc.message)
-            except (DartCommandError, TimeoutError) as exc:
-                log.warning("pump %d: no answer (%s); will retry when it answers", self.number, exc)
-            finally:
-                self._on_change(self)
-
-    async def call(self, job: Callable[[], Awaitable[T]]) -> T:
-        """Run ``job`` in the pump's job loop and return its result (for API requests)."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-
-        async def wrapped() -> None:
-            try:
-                result = await job()
-            except BaseException as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                if not future.done():
-                    future.set_result(result)
-
-        self._submit(wrapped)
-        return await future
-
-    # ----------------------------------------------------------------- talking to the pump
-
-    async def _ask(self, commands: Sequence[Command], kind: type[R],
-                   match: Callable[[R], bool] = lambda _: True) -> R:
-        """Send ``commands`` and wait for the next reply of ``kind`` that ``match``es."""
-        if not self.online:
-            raise PumpOffline(f"pump {self.number} is offline")
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(lambda r: isinstance(r, kind) and match(r), future)
-        self._waiters.append(waiter)
-        try:
-            await self.line.command(self.address, commands)
-            reply = await asyncio.wait_for(future, REPLY_TIMEOUT)
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-        assert isinstance(reply, kind)
-        return reply
-
-    async def _wait_status(self, wanted: Sequence[PumpStatus], within: float) -> PumpStatus:
-        if self.status in wanted:
-            assert self.status is not None
-            return self.status
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(lambda r: isinstance(r, DC1) and r.status in wanted, future)
-        self._waiters.append(waiter)
-        try:
-            reply = await asyncio.wait_for(future, within)
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-        assert isinstance(reply, DC1)
-        return reply.status
-
-    async def _read_totals(self, logical: int) -> TotalsReading:
-        volume = await self._ask([CD101(logical)], DC101, lambda r: r.counter == logical)
-        amount = await self._ask([CD101(0x10 + logical)], DC101,
-                                 lambda r: r.counter == 0x10 + logical)
-        nozzle = self._by_logical[logical]
-        return TotalsReading(pump=self.number, nozzle=nozzle.number,
-                             volume_total=from_raw(volume.total, self._dv),
-                             amount_total=from_raw(amount.total, self._da),
-                             read_at=self._clock(), source="pump")
 
     # ----------------------------------------------------------------- start-up and recovery
 
