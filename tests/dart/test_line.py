@@ -109,7 +109,7 @@ async def test_port_that_cannot_be_opened_is_retried_quietly(
             await line.command(0x50, [CD1(PumpCommand.RETURN_STATUS)])
         async with asyncio.timeout(WAIT):
             # A counter of the line's own thread, polled: there is no event for a retry.
-            while line.stats.port_failures < 3:  # noqa: ASYNC110
+            while line.stats.port_failures < 3:
                 await asyncio.sleep(0.02)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # the first failure; repeats are at debug
