@@ -109,6 +109,9 @@ class PumpController(PumpLink):
         log.warning("pump %d restarted (power cycle)", self.number)
         self.ready = False
         self.prices_ok = False
+        # Whatever it was doing ended with the power; start-up recovers any filling from the
+        # pump's totals and last filling.
+        self._signal(PumpSignal.NOT_PROGRAMMED)
         self._schedule_startup()
 
     def _on_nozzle(self, out: int | None) -> None:
@@ -205,8 +208,8 @@ class PumpController(PumpLink):
         elif current in (PumpStatus.SWITCHED_OFF, PumpStatus.SUSPENDED):
             self._signal(PumpSignal.SWITCHED_OFF)
         else:
-            if self.state is FuellingPoint.NOT_PROGRAMMED or self.state is FuellingPoint.COMPLETING:
-                self.state = FuellingPoint.IDLE
+            if self.state is FuellingPoint.COMPLETING:
+                self._signal(PumpSignal.SALE_SETTLED)
             self._signal(PumpSignal.READY)
             if self.nozzle_out:
                 self._signal(PumpSignal.NOZZLE_OUT)
@@ -251,8 +254,9 @@ class PumpController(PumpLink):
                               extra=discrepancies)
         recorded, created = await self.ledger.record_sale(sale)
         if created:
-            log.warning("pump %d: recovered sale %s (%s L, %s) finished while the controller "
-                        "was down", self.number, recorded.id, recorded.volume, recorded.amount)
+            log.warning("pump %d: recovered sale %s (%s L, %s) that ended while it could not "
+                        "be recorded (controller down, line down or power cut)", self.number,
+                        recorded.id, recorded.volume, recorded.amount)
         self.auth = None
 
     def _authorization_for(self, logical: int,
