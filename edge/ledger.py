@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from edge.hub import EventHub
-from edge.model import Event, NewSale, Sale, sale_to_api
+from edge.model import Event, NewSale, Sale
 from edge.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class Ledger:
         self._recovered = asyncio.Event()
         self._recovered.set()
         self.sales_recorded = 0
+        # Events up to here were already told to the hub (or existed before this start).
+        self._published_seq = store.last_seq()
+        self._publishing = asyncio.Lock()
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store write in the writer thread; a refusal turns the station fail-safe."""
@@ -88,24 +91,32 @@ class Ledger:
             self.unavailable_reason = None
             self._recovered.set()
 
+    async def publish_new(self) -> None:
+        """Tell the hub every committed event it has not heard of yet, in seq order.
+
+        Called after any write that appends events; reading back by seq (rather than passing
+        events along) keeps the order right when several writers commit in between.
+        """
+        async with self._publishing:
+            while True:
+                events = await self.read(self.store.events_since, self._published_seq, 500)
+                for event in events:
+                    self.hub.publish(event_message(event))
+                    self._published_seq = event.seq
+                if len(events) < 500:
+                    return
+
     async def append_event(self, type_: str, data: dict[str, Any]) -> Event:
         event = await self.write(self.store.append_event, type_, data)
-        self.hub.publish(event_message(event))
+        await self.publish_new()
         return event
 
     async def record_sale(self, sale: NewSale) -> tuple[Sale, bool]:
         recorded, created = await self.write(self.store.record_sale, sale)
         if created:
             self.sales_recorded += 1
-            # The sale and its discrepancy events share one commit; publish them in seq order.
-            events = await self.read(self.store.events_since, recorded.seq - 1,
-                                     1 + len(sale.discrepancies))
-            for event in events:
-                self.hub.publish(event_message(event))
+            await self.publish_new()
         return recorded, created
-
-    def sale_message(self, sale: Sale) -> dict[str, Any]:
-        return sale_to_api(sale)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

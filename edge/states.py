@@ -7,6 +7,7 @@ tests all read the same table (the h11 ``_state.py`` habit).
 * ``FuellingPoint``: what the controller knows of one dispenser, driven by the pump's DART
   status (DC1), its nozzle (DC3) and the line (online/offline).
 * ``AuthorizationState``: one permission to fuel, from the request to its end.
+* ``OrderStatus``: an app order (prepaid in the phone app), from ``order.create`` to its end.
 """
 
 from __future__ import annotations
@@ -154,6 +155,48 @@ AUTHORIZATION_TRANSITIONS: Mapping[tuple[AuthorizationState, AuthorizationSignal
 ACTIVE_AUTHORIZATION_STATES = frozenset({_A.REQUESTED, _A.AUTHORIZED, _A.FUELLING})
 
 
+class OrderStatus(StrEnum):
+    """An app order's status, as ``order.updated`` events report it (CONTRACT section 4)."""
+
+    ACCEPTED = "accepted"  # checked and recorded; the nozzle is reserved for it
+    REJECTED = "rejected"  # refused, with a reason; nothing was authorized
+    AUTHORIZED = "authorized"  # the pump confirmed the preset
+    FUELLING = "fuelling"  # fuel flows
+    COMPLETED = "completed"  # its sale is durable; refund = paid - amount
+    EXPIRED = "expired"  # the nozzle was not lifted in time; the pump was reset
+    CANCELLED = "cancelled"  # cancelled before fuelling, or ended without fuel
+
+
+class OrderSignal(StrEnum):
+    AUTHORIZED = "pump_authorized"
+    REFUSED = "refused"
+    FLOW_STARTED = "flow_started"
+    SALE_RECORDED = "sale_recorded"
+    LIFT_TIMEOUT = "lift_timeout"
+    CANCEL = "cancel"
+    ENDED_EMPTY = "ended_without_fuel"
+
+
+_O = OrderStatus
+_OS = OrderSignal
+
+ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, OrderSignal], OrderStatus] = {
+    (_O.ACCEPTED, _OS.AUTHORIZED): _O.AUTHORIZED,
+    (_O.ACCEPTED, _OS.REFUSED): _O.REJECTED,
+    (_O.ACCEPTED, _OS.CANCEL): _O.CANCELLED,
+    (_O.ACCEPTED, _OS.FLOW_STARTED): _O.FUELLING,
+    (_O.AUTHORIZED, _OS.FLOW_STARTED): _O.FUELLING,
+    (_O.AUTHORIZED, _OS.LIFT_TIMEOUT): _O.EXPIRED,
+    (_O.AUTHORIZED, _OS.CANCEL): _O.CANCELLED,
+    (_O.AUTHORIZED, _OS.ENDED_EMPTY): _O.CANCELLED,
+    (_O.AUTHORIZED, _OS.SALE_RECORDED): _O.COMPLETED,
+    (_O.FUELLING, _OS.SALE_RECORDED): _O.COMPLETED,
+    (_O.FUELLING, _OS.ENDED_EMPTY): _O.CANCELLED,
+}
+
+OPEN_ORDER_STATUSES = frozenset({_O.ACCEPTED, _O.AUTHORIZED, _O.FUELLING})
+
+
 def fuelling_point_next(state: FuellingPoint, signal: PumpSignal) -> FuellingPoint:
     try:
         return FUELLING_POINT_TRANSITIONS[(state, signal)]
@@ -167,6 +210,13 @@ def authorization_next(state: AuthorizationState,
         return AUTHORIZATION_TRANSITIONS[(state, signal)]
     except KeyError:
         raise InvalidTransition("authorization", state, signal) from None
+
+
+def order_next(status: OrderStatus, signal: OrderSignal) -> OrderStatus:
+    try:
+        return ORDER_TRANSITIONS[(status, signal)]
+    except KeyError:
+        raise InvalidTransition("order", status, signal) from None
 
 
 def mermaid(table: Mapping[tuple[Any, Any], Any], *, skip_self: bool = True) -> str:
@@ -186,7 +236,9 @@ def _main() -> None:
     sys.stdout.write("## Fuelling point\n\n```mermaid\n")
     sys.stdout.write(mermaid(FUELLING_POINT_TRANSITIONS) + "\n```\n\n")
     sys.stdout.write("## Authorization\n\n```mermaid\n")
-    sys.stdout.write(mermaid(AUTHORIZATION_TRANSITIONS) + "\n```\n")
+    sys.stdout.write(mermaid(AUTHORIZATION_TRANSITIONS) + "\n```\n\n")
+    sys.stdout.write("## App order\n\n```mermaid\n")
+    sys.stdout.write(mermaid(ORDER_TRANSITIONS) + "\n```\n")
 
 
 if __name__ == "__main__":
