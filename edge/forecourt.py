@@ -27,7 +27,7 @@ from drivers.dart import (
 from edge.config import StationConfig
 from edge.errors import UnknownNozzle, UnknownPump
 from edge.ledger import Ledger
-from edge.model import Authorization, Preset
+from edge.model import Authorization, Preset, rfc3339
 from edge.pump import PumpController
 from edge.pump_link import PumpLink
 
@@ -154,8 +154,8 @@ class Forecourt:
                 view = self.pumps[number].view()
                 if last.get(number) != view:
                     last[number] = view
-                    self.hub.publish({"type": "pump.state", "ts": self._clock().isoformat(),
-                                      "data": view})
+                    now = self._clock().astimezone(self.ledger.zone).replace(microsecond=0)
+                    self.hub.publish({"type": "pump.state", "ts": rfc3339(now), "data": view})
             await asyncio.sleep(self._live_interval)
 
     # ----------------------------------------------------------------- requests

@@ -16,10 +16,11 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import tzinfo
 from typing import Any, ParamSpec, TypeVar
 
 from edge.hub import EventHub
-from edge.model import Event, NewSale, Sale
+from edge.model import Event, NewSale, Sale, rfc3339
 from edge.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,19 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def event_message(event: Event) -> dict[str, Any]:
-    """An event as the WebSocket and the cloud see it (the envelope's inner part)."""
-    from edge.model import rfc3339
-
-    return {"type": event.type, "id": event.id, "seq": event.seq, "ts": rfc3339(event.ts),
+def event_message(event: Event, zone: tzinfo | None = None) -> dict[str, Any]:
+    """An event as the WebSocket shows it; times in the station's zone when given."""
+    ts = event.ts.astimezone(zone) if zone is not None else event.ts
+    return {"type": event.type, "id": event.id, "seq": event.seq, "ts": rfc3339(ts),
             "data": event.data}
 
 
 class Ledger:
-    def __init__(self, store: Store, hub: EventHub, *, probe_interval: float = 2.0) -> None:
+    def __init__(self, store: Store, hub: EventHub, *, probe_interval: float = 2.0,
+                 zone: tzinfo | None = None) -> None:
         self.store = store
         self.hub = hub
+        self.zone = zone
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._probe_interval = probe_interval
         self.writable = True
@@ -101,7 +103,7 @@ class Ledger:
             while True:
                 events = await self.read(self.store.events_since, self._published_seq, 500)
                 for event in events:
-                    self.hub.publish(event_message(event))
+                    self.hub.publish(event_message(event, self.zone))
                     self._published_seq = event.seq
                 if len(events) < 500:
                     return

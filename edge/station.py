@@ -105,7 +105,7 @@ class Station:
     async def _run(self) -> None:
         cfg = self.config
         self.store = await asyncio.to_thread(Store.open, cfg.storage.path, zone=self.zone)
-        self.ledger = Ledger(self.store, self.hub)
+        self.ledger = Ledger(self.store, self.hub, zone=self.zone)
         try:
             async with Forecourt(cfg, self.ledger, clock=self.clock) as forecourt:
                 self.forecourt = forecourt

@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DECIMAL_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?$"
-DecimalText = Annotated[str, Field(pattern=DECIMAL_PATTERN, examples=["100.00"])]
+# Money has two places; a volume may have three (pumps configured for millilitres).
+MONEY_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,2})?$"
+VOLUME_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?$"
+MoneyText = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["100.00"])]
+VolumeText = Annotated[str, Field(pattern=VOLUME_PATTERN, examples=["20.00"])]
 
 
 class ApiError(Exception):
@@ -56,13 +59,15 @@ class SessionRequest(Strict):
 
 
 class PresetBody(Strict):
-    amount: DecimalText | None = None
-    volume: DecimalText | None = None
+    amount: MoneyText | None = None
+    volume: VolumeText | None = None
 
     @model_validator(mode="after")
     def _one(self) -> "PresetBody":
         if (self.amount is None) == (self.volume is None):
             raise ValueError("give exactly one of amount or volume")
+        if Decimal(self.amount or self.volume or "0") <= 0:
+            raise ValueError("a preset must be greater than zero")
         return self
 
     def to_preset(self) -> Preset:
@@ -78,7 +83,7 @@ class AuthorizeRequest(Strict):
 
 class PaymentRequest(Strict):
     method: Literal["cash", "wechat", "alipay", "card", "account"]
-    amount: DecimalText
+    amount: MoneyText
 
 
 def create_app(station: "Station") -> FastAPI:
@@ -239,10 +244,12 @@ def create_app(station: "Station") -> FastAPI:
         if header.lower().startswith("bearer "):
             token = header[7:].strip()
         session = station.sessions.get(token) if token else None
+        await websocket.accept()
         if session is None:
+            # Accepted first so that the console gets a close code it can act on, not a
+            # handshake refusal.
             await websocket.close(code=4401, reason="log in first")
             return
-        await websocket.accept()
         async with station.hub.subscribe() as subscription:
             await websocket.send_json({"type": "forecourt.snapshot",
                                        "data": station.forecourt.snapshot()})

@@ -41,9 +41,9 @@ class StationCollector(Collector):
                                     "malformed frames or garbage seen on the line",
                                     labels=["line"])
         for line_id, line in station.forecourt.lines.items():
-            stats = line.stats
-            exchanges.add_metric([line_id], float(getattr(stats, "exchanges", 0)))
-            timeouts.add_metric([line_id], float(getattr(stats, "timeouts", 0)))
+            bus = line.stats.bus
+            exchanges.add_metric([line_id], float(bus.exchanges))
+            timeouts.add_metric([line_id], float(bus.timeouts))
             noise.add_metric([line_id], float(station.forecourt.line_noise.get(line_id, 0)))
         yield exchanges
         yield timeouts
