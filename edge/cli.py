@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(forecourt simulate --help)", add_help=False)
     sim.set_defaults(func=None)
 
+    sub.add_parser("keys", help="Ed25519 keys for signed cloud commands "
+                   "(forecourt keys --help)", add_help=False)
+
     check = sub.add_parser("check-config", help="validate a config and print what it drives")
     check.add_argument("file")
     check.add_argument("--no-files", action="store_true",
@@ -154,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["simulate"]:
         return cmd_simulate(argparse.Namespace(), args_list[1:])
+    if args_list[:1] == ["keys"]:
+        from sync.keys import main as keys_main
+
+        return keys_main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:

@@ -19,8 +19,10 @@ __all__ = [
     "Authorization",
     "Event",
     "NewSale",
+    "Order",
     "Payment",
     "Preset",
+    "PriceSchedule",
     "Role",
     "Sale",
     "TotalsReading",
@@ -262,3 +264,40 @@ def sale_to_api(sale: Sale, zone: tzinfo | None = None) -> dict[str, Any]:
             "amount_after": _exact(sale.totals_amount_after),
         },
     }
+
+
+@dataclass(frozen=True)
+class Order:
+    """An app order: prepaid in the phone app, fuelled at the nozzle the driver chose.
+
+    `status` is one of `edge.states.OrderStatus`; which changes are legal is the order
+    lifecycle's business, the store only records them. `refund` is paid - amount once the
+    sale is known (or everything paid when nothing was dispensed).
+    """
+
+    order_id: str
+    nozzle: int  # station-wide nozzle number
+    grade: str
+    price: Decimal
+    preset: Preset
+    paid: Decimal
+    status: str
+    reason: str | None
+    sale_id: str | None
+    refund: Decimal | None
+    authorization_id: str | None
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PriceSchedule:
+    """A price set to become current at `effective_at`; `applied_at` once it has."""
+
+    price_set_id: str
+    effective_at: datetime
+    prices: dict[str, Decimal]  # grade code -> price; grades not named keep theirs
+    source: str  # who scheduled it, e.g. "cloud", "manager"
+    created_at: datetime
+    applied_at: datetime | None

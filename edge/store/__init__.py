@@ -1,5 +1,6 @@
-"""The station's durable ledger: sales, events and their outbox, prices, authorizations,
-totalizer readings and users, in one SQLite file."""
+"""The station's durable ledger: sales, events and their outbox, prices and their schedules,
+authorizations, app orders, totalizer readings, users and the cloud commands already seen, in
+one SQLite file."""
 
 from edge.store.errors import (
     InvalidPayment,
@@ -8,6 +9,8 @@ from edge.store.errors import (
     StoreError,
     StoreUnavailable,
     UnknownAuthorization,
+    UnknownOrder,
+    UnknownPriceSchedule,
     UnknownSale,
     UserLocked,
 )
@@ -21,6 +24,8 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownAuthorization",
+    "UnknownOrder",
+    "UnknownPriceSchedule",
     "UnknownSale",
     "UserLocked",
 ]

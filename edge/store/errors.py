@@ -18,6 +18,8 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownAuthorization",
+    "UnknownOrder",
+    "UnknownPriceSchedule",
     "UnknownSale",
     "UserLocked",
     "translate",
@@ -59,6 +61,18 @@ class UnknownAuthorization(StoreError):
     def __init__(self, auth_id: str) -> None:
         super().__init__(f"no authorization with id {auth_id!r}")
         self.auth_id = auth_id
+
+
+class UnknownOrder(StoreError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order with id {order_id!r}")
+        self.order_id = order_id
+
+
+class UnknownPriceSchedule(StoreError):
+    def __init__(self, price_set_id: str) -> None:
+        super().__init__(f"no price schedule with id {price_set_id!r}")
+        self.price_set_id = price_set_id
 
 
 class InvalidPayment(StoreError):

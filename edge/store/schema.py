@@ -126,7 +126,56 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Cloud commands: the replay cache, app orders, price schedules and what each pump was last
+# programmed with.
+_V2 = (
+    # Every command id accepted, kept until it could no longer be accepted anyway (its
+    # expires_at): a command seen once is never run twice, even across restarts.
+    """CREATE TABLE commands_seen (
+        id TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX commands_seen_by_expiry ON commands_seen (expires_at)",
+    """CREATE TABLE orders (
+        order_id TEXT PRIMARY KEY,
+        nozzle INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        price TEXT NOT NULL,
+        preset_kind TEXT NOT NULL CHECK (preset_kind IN ('amount', 'volume')),
+        preset_value TEXT NOT NULL,
+        paid TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        sale_id TEXT,
+        refund TEXT,
+        authorization_id TEXT,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX orders_by_status ON orders (status)",
+    "CREATE INDEX orders_by_authorization ON orders (authorization_id) "
+    "WHERE authorization_id IS NOT NULL",
+    # prices: a JSON object grade -> decimal text, as the schedule was given.
+    """CREATE TABLE price_schedules (
+        price_set_id TEXT PRIMARY KEY,
+        effective_at TEXT NOT NULL,
+        prices TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        applied_at TEXT
+    )""",
+    "CREATE INDEX price_schedules_pending ON price_schedules (effective_at, price_set_id) "
+    "WHERE applied_at IS NULL",
+    """CREATE TABLE pump_price_sets (
+        pump INTEGER PRIMARY KEY,
+        price_set_id TEXT NOT NULL,
+        at TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -22,15 +22,27 @@ from edge.model import (
     Authorization,
     Event,
     NewSale,
+    Order,
     Payment,
     Preset,
+    PriceSchedule,
     Role,
     Sale,
     TotalsReading,
     User,
 )
-from edge.store import authorizations, events, ledger, meta, prices, users
-from edge.store.codec import time_text
+from edge.store import (
+    authorizations,
+    commands,
+    events,
+    ledger,
+    meta,
+    orders,
+    prices,
+    schedules,
+    users,
+)
+from edge.store.codec import text_dec, text_time, time_text
 from edge.store.db import Clock, Database, utc_now
 from edge.store.errors import UserLocked
 from edge.store.ids import IdMaker
@@ -300,3 +312,140 @@ class Store:
         now = self._db.now()
         with self._db.read() as conn:
             return users.list_all(conn, now)
+
+    # --- cloud commands: the replay cache
+
+    def remember_command(self, command_id: str, expires_at: datetime) -> bool:
+        """True when the id is new (and now remembered until `expires_at`), False when seen."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return commands.remember(conn, now, command_id, expires_at)
+
+    def forget_commands(self, expired_before: datetime) -> int:
+        """Drops remembered ids that expired before `expired_before`; returns how many."""
+        with self._db.write() as conn:
+            return commands.forget(conn, expired_before)
+
+    # --- app orders
+
+    def create_order(
+        self,
+        *,
+        order_id: str,
+        nozzle: int,
+        grade: str,
+        price: Decimal,
+        preset: Preset,
+        paid: Decimal,
+        expires_at: datetime,
+        status: str,
+        reason: str | None = None,
+    ) -> tuple[Order, bool]:
+        """(order, True) with its `order.updated` event in one transaction; (the stored
+        order, False), writing nothing, when `order_id` is already known."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return orders.create(
+                conn, self._ids, now, order_id=order_id, nozzle=nozzle, grade=grade, price=price,
+                preset=preset, paid=paid, expires_at=expires_at, status=status, reason=reason,
+            )  # fmt: skip
+
+    def update_order(
+        self,
+        order_id: str,
+        *,
+        status: str,
+        reason: str | None = None,
+        sale_id: str | None = None,
+        refund: Decimal | None = None,
+        authorization_id: str | None = None,
+    ) -> Order:
+        """Sets status and reason (sale_id, refund, authorization_id: None keeps the stored
+        value) with its `order.updated` event in one transaction; no change, no event.
+        Raises UnknownOrder."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return orders.update(
+                conn, self._ids, now, order_id, status=status, reason=reason, sale_id=sale_id,
+                refund=refund, authorization_id=authorization_id,
+            )  # fmt: skip
+
+    def get_order(self, order_id: str) -> Order | None:
+        with self._db.read() as conn:
+            return orders.get(conn, order_id)
+
+    def open_orders(self) -> list[Order]:
+        """Orders accepted, authorized or fuelling, oldest first."""
+        with self._db.read() as conn:
+            return orders.open_orders(conn)
+
+    def order_for_authorization(self, authorization_id: str) -> Order | None:
+        with self._db.read() as conn:
+            return orders.for_authorization(conn, authorization_id)
+
+    # --- price schedules
+
+    def schedule_prices(
+        self,
+        price_set_id: str,
+        *,
+        effective_at: datetime,
+        prices: dict[str, Decimal],
+        source: str,
+    ) -> tuple[PriceSchedule, bool]:
+        """(schedule, True) once stored; (the stored one, False) when the id is known."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return schedules.schedule(
+                conn, now, price_set_id, effective_at=effective_at, grade_prices=prices,
+                source=source,
+            )  # fmt: skip
+
+    def due_price_schedules(self, now: datetime) -> list[PriceSchedule]:
+        """Schedules not applied whose effective_at <= now, in effective order."""
+        with self._db.read() as conn:
+            return schedules.due(conn, now)
+
+    def next_price_schedule(self) -> PriceSchedule | None:
+        """The earliest schedule not applied yet."""
+        with self._db.read() as conn:
+            return schedules.upcoming(conn)
+
+    def price_schedules(self, limit: int = 50) -> list[PriceSchedule]:
+        """Schedules, applied or not, newest effective_at first."""
+        with self._db.read() as conn:
+            return schedules.newest(conn, limit)
+
+    def apply_price_schedule(self, price_set_id: str) -> PriceSchedule:
+        """Marks the schedule applied and makes it the current price set, in one transaction.
+        Raises UnknownPriceSchedule; a schedule already applied is returned unchanged."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return schedules.apply(conn, now, price_set_id)
+
+    def record_pump_prices(
+        self, pump: int, price_set_id: str, prices: dict[str, Decimal]
+    ) -> Event:
+        """The pump now holds `price_set_id`: a `price.applied` event and its pump row."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return schedules.record_pump(conn, self._ids, now, pump, price_set_id, prices)
+
+    def pump_price_set(self, pump: int) -> str | None:
+        with self._db.read() as conn:
+            return schedules.pump_price_set(conn, pump)
+
+    # --- data pulls
+
+    def latest_totals(self) -> list[TotalsReading]:
+        """The latest totalizer reading of every (pump, nozzle), in that order."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT pump, nozzle, volume_total, amount_total, read_at, source FROM totals "
+                "WHERE id IN (SELECT MAX(id) FROM totals GROUP BY pump, nozzle) "
+                "ORDER BY pump, nozzle"
+            ).fetchall()
+        return [
+            TotalsReading(pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), source)
+            for pump, nozzle, volume, amount, at, source in rows
+        ]
