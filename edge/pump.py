@@ -35,13 +35,14 @@ from edge.config import Controller, Pump
 from edge.errors import (
     InvalidPreset,
     NozzleBusy,
+    NozzleReserved,
     PumpDidNotConfirm,
     PumpNotReady,
     PumpOffline,
     StorageUnavailable,
 )
 from edge.ledger import Ledger
-from edge.model import Authorization, NewSale, Preset, TotalsReading, decimal_str
+from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading, decimal_str
 from edge.pump_link import Line, PumpLink
 from edge.states import (
     AuthorizationSignal,
@@ -66,6 +67,14 @@ SETTLE_RETRY = 2.0
 _ENDED = (PumpStatus.FILLING_COMPLETED, PumpStatus.MAX_REACHED)
 
 
+class PumpObserver(Protocol):
+    """Told of authorization changes and new sales (the app orders follow their pumps so)."""
+
+    def authorization_changed(self, pump: PumpController, auth: Authorization) -> None: ...
+
+    def sale_recorded(self, pump: PumpController, sale: Sale) -> None: ...
+
+
 class PriceBook(Protocol):
     """Current prices by grade code and the price set they come from."""
 
@@ -88,7 +97,10 @@ class PumpController(PumpLink):
         self.auth: Authorization | None = None
         self.fill_started_at: datetime | None = None
         self.recovered_fill = False
-        self.reserved_by: str | None = None  # an app order holding the nozzle (cloud link)
+        self.reserved_by: str | None = None  # an app order holding the pump (cloud link)
+        self.price_set_id: str | None = None  # the price set the pump was last programmed with
+        self.observers: list[PumpObserver] = []
+        self._prices_pending = False
         self._startup_pending = False
 
     # ----------------------------------------------------------------- what the pump says
@@ -254,6 +266,7 @@ class PumpController(PumpLink):
                               extra=discrepancies)
         recorded, created = await self.ledger.record_sale(sale)
         if created:
+            self._told_sale(recorded)
             log.warning("pump %d: recovered sale %s (%s L, %s) that ended while it could not "
                         "be recorded (controller down, line down or power cut)", self.number,
                         recorded.id, recorded.volume, recorded.amount)
@@ -275,6 +288,7 @@ class PumpController(PumpLink):
             nozzle = self._by_logical.get(logical)
             price = self.prices.price(nozzle.grade) if nozzle else None
             raw.append(to_raw(price, self._dp, maximum=MAX_RAW_3) if price else 0)
+        price_set_id = self.prices.price_set_id
         await self.line.command(self.address, [CD5(tuple(raw))])
         expected = tuple(raw)
         if self.policy.price_readback:
@@ -290,6 +304,15 @@ class PumpController(PumpLink):
                 "read_back": [decimal_str(from_raw(p, self._dp), self._dp) for p in got],
                 "message": "the pump does not show the prices it was sent; sales are refused"})
             log.error("pump %d: price read-back mismatch %s != %s", self.number, got, expected)
+        elif price_set_id is not None and price_set_id != self.price_set_id:
+            self.price_set_id = price_set_id
+            prices = {n.grade: from_raw(raw[n.logical - 1], self._dp)
+                      for n in self._by_logical.values()}
+            known = await self.ledger.read(self.ledger.store.pump_price_set, self.number)
+            if known != price_set_id:
+                await self.ledger.write(self.ledger.store.record_pump_prices, self.number,
+                                        price_set_id, prices)
+                await self.ledger.publish_new()
         if status is PumpStatus.NOT_PROGRAMMED:
             # The pump leaves "not programmed" by itself once it has prices, sometimes later.
             try:
@@ -300,7 +323,7 @@ class PumpController(PumpLink):
 
     # ----------------------------------------------------------------- authorize and stop
 
-    def check_can_authorize(self, logical: int) -> None:
+    def check_can_authorize(self, logical: int, order_id: str | None = None) -> None:
         if not self.ledger.writable:
             raise StorageUnavailable(
                 "sales cannot be recorded right now (" + (self.ledger.unavailable_reason or
@@ -313,6 +336,8 @@ class PumpController(PumpLink):
             raise NozzleBusy(f"pump {self.number} is {self.state.value}")
         if self.nozzle_out not in (None, logical):
             raise NozzleBusy(f"another nozzle of pump {self.number} is in use")
+        if self.reserved_by is not None and self.reserved_by != order_id:
+            raise NozzleReserved(f"pump {self.number} is reserved for app order {self.reserved_by}")
 
     async def authorize(self, logical: int, preset: Preset | None, *, source: str,
                         user: str | None, order_id: str | None = None) -> Authorization:
@@ -325,7 +350,7 @@ class PumpController(PumpLink):
                     raw_preset = CD3(to_raw(preset.value, self._dv))
             except UnitError as exc:
                 raise InvalidPreset(f"preset {preset.kind} {preset.value}: {exc}") from None
-        self.check_can_authorize(logical)
+        self.check_can_authorize(logical, order_id)
         nozzle = self._by_logical[logical]
         try:
             auth = await self.ledger.write(
@@ -387,8 +412,42 @@ class PumpController(PumpLink):
                            reason: str | None = None) -> Authorization:
         """Move an authorization along its table (edge/states.py) and record it."""
         new = authorization_next(AuthorizationState(auth.state), signal)
-        return await self.ledger.write(self.ledger.store.set_authorization_state, auth.id, new,
-                                       reason=reason)
+        changed = await self.ledger.write(self.ledger.store.set_authorization_state, auth.id, new,
+                                          reason=reason)
+        for observer in self.observers:
+            observer.authorization_changed(self, changed)
+        return changed
+
+    def _told_sale(self, sale: Sale) -> None:
+        for observer in self.observers:
+            observer.sale_recorded(self, sale)
+
+    async def cancel_authorization(self, signal: AuthorizationSignal, reason: str) -> None:
+        """Take back an authorization before fuel flows (order cancelled or expired): RESET."""
+        auth = self.auth
+        if auth is None:
+            return
+        if self.state not in (FuellingPoint.AUTHORIZED, FuellingPoint.IDLE,
+                              FuellingPoint.CALLING) or self.status is PumpStatus.FILLING:
+            raise NozzleBusy(f"pump {self.number} is {self.state.value}: too late to cancel")
+        await self.line.command(self.address, [CD1(PumpCommand.RESET)])
+        await self._wait_status((PumpStatus.RESET,), CONFIRM_TIMEOUT)
+        self.auth = None
+        await self._auth_signal(auth, signal, reason=reason)
+        self._signal(PumpSignal.READY)
+        log.info("pump %d: authorization %s taken back (%s)", self.number, auth.id, reason)
+
+    def prices_changed(self) -> None:
+        """A new price set is current: program it now, or right after the sale in progress."""
+        if self.busy:
+            self._prices_pending = True
+        else:
+            self._schedule_startup()
+
+    @property
+    def busy(self) -> bool:
+        return self.auth is not None or self.state in (
+            FuellingPoint.AUTHORIZED, FuellingPoint.FUELLING, FuellingPoint.COMPLETING)
 
     async def _report_alarm(self, code: int) -> None:
         await self.ledger.append_event("pump.alarm", {"pump": self.number, "code": code})
@@ -418,7 +477,7 @@ class PumpController(PumpLink):
                               before=before, after=after, recovered=self.recovered_fill)
         while True:
             try:
-                recorded, _ = await self.ledger.record_sale(sale)
+                recorded, created = await self.ledger.record_sale(sale)
                 break
             except StoreUnavailable:
                 # The pump keeps its figures until the next RESET, which cannot come while
@@ -426,6 +485,8 @@ class PumpController(PumpLink):
                 await asyncio.sleep(SETTLE_RETRY)
         log.info("pump %d sale %s: %s L %s at %s", self.number, recorded.id, recorded.volume,
                  recorded.amount, recorded.price)
+        if created:
+            self._told_sale(recorded)
         self._finish()
 
     def _finish(self) -> None:
@@ -433,8 +494,10 @@ class PumpController(PumpLink):
         self.recovered_fill = False
         self.fill_started_at = None
         self._signal(PumpSignal.SALE_SETTLED)
-        if not self.prices_ok:
-            # Adopted a filling at start-up before its prices could be programmed: do it now.
+        if not self.prices_ok or self._prices_pending:
+            # New prices waited for this sale, or a filling adopted at start-up came before the
+            # prices could be programmed: program them now.
+            self._prices_pending = False
             self._schedule_startup()
 
     def _logical_of(self, auth: Authorization) -> int | None:
@@ -459,7 +522,8 @@ class PumpController(PumpLink):
                                   "message": "fuel dispensed without a recorded authorization"})
         return NewSale(
             pump=self.number, nozzle=nozzle.number, logical=logical, grade=nozzle.grade,
-            price=price, volume=volume, amount=amount, price_set_id=self.prices.price_set_id,
+            price=price, volume=volume, amount=amount,
+            price_set_id=self.price_set_id or self.prices.price_set_id,
             started_at=self.fill_started_at, ended_at=self._clock(),
             authorization_id=self.auth.id if self.auth else None,
             order_id=self.auth.order_id if self.auth else None, recovered=recovered,

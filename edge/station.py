@@ -24,13 +24,22 @@ import uvicorn
 from edge import __version__
 from edge.api.app import create_app
 from edge.api.auth import Sessions
-from edge.config import StationConfig
+from edge.commands import CommandHandlers
+from edge.config import StationConfig, Sync
 from edge.forecourt import Forecourt
 from edge.hub import EventHub
 from edge.ledger import Ledger
 from edge.model import Sale, sale_to_api
 from edge.notify import SystemdNotifier
-from edge.store import Store
+from edge.orders import Orders
+from edge.outbox import LedgerOutbox
+from edge.pricing import PriceScheduler
+from edge.store import Store, StoreUnavailable
+from sync.envelope import event_envelope
+from sync.inbox import Inbox
+from sync.keys import load_public_key
+from sync.link import CloudLink
+from sync.mqtt import link_options
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,10 @@ class Station:
         self.store: Store
         self.ledger: Ledger
         self.forecourt: Forecourt
+        self.orders: Orders
+        self.pricing: PriceScheduler
+        self.commands: CommandHandlers
+        self.link: CloudLink | None = None
         self.port: int | None = None
 
     def now(self) -> datetime:
@@ -82,8 +95,8 @@ class Station:
             "lines": lines,
             "storage": {"writable": self.ledger.writable,
                         "problem": self.ledger.unavailable_reason},
-            "sync": {"connected": False, "backlog": backlog,
-                     "configured": self.config.sync is not None},
+            "sync": {"connected": self.link.connected if self.link is not None else False,
+                     "backlog": backlog, "configured": self.config.sync is not None},
         }
         return body
 
@@ -107,38 +120,92 @@ class Station:
         self.store = await asyncio.to_thread(Store.open, cfg.storage.path, zone=self.zone)
         self.ledger = Ledger(self.store, self.hub, zone=self.zone)
         try:
-            async with Forecourt(cfg, self.ledger, clock=self.clock) as forecourt:
+            async with contextlib.AsyncExitStack() as stack:
+                forecourt = await stack.enter_async_context(
+                    Forecourt(cfg, self.ledger, clock=self.clock))
                 self.forecourt = forecourt
-                server = _QuietServer(uvicorn.Config(
-                    create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
-                    lifespan="off", access_log=False, ws_ping_interval=20))
-                async with asyncio.TaskGroup() as tasks:
-                    serving = tasks.create_task(server.serve(), name="api")
-                    probe = tasks.create_task(self.ledger.probe(), name="store-probe")
-                    watchdog = tasks.create_task(self._watchdog(), name="watchdog")
-                    while not server.started:
-                        if serving.done():
-                            raise RuntimeError(f"cannot serve the API on {cfg.api.host}:"
-                                               f"{cfg.api.port}")
-                        await asyncio.sleep(0.05)
-                    self.port = server.servers[0].sockets[0].getsockname()[1]
-                    log.info("station %s ready: API on http://%s:%d/, %d pumps on %d lines",
-                             cfg.station.id, cfg.api.host, self.port, len(forecourt.pumps),
-                             len(forecourt.lines))
-                    self.notifier.ready(f"serving on {cfg.api.host}:{self.port}")
-                    self.started.set()
-                    await self._stop.wait()
-                    log.info("stopping: no new requests, finishing writes")
-                    self.notifier.stopping()
-                    server.should_exit = True
-                    await serving
-                    probe.cancel()
-                    watchdog.cancel()
+                self.orders = Orders(forecourt, self.ledger, clock=self.clock,
+                                     lift_timeout=cfg.controller.lift_timeout)
+                stack.callback(self.orders.close)
+                await self.orders.start()
+                self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
+                self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
+                                                ledger=self.ledger, zone=self.zone)
+                if cfg.sync is not None:
+                    # Entered last, left first: the link says "offline" before the rest stops.
+                    self.link = await stack.enter_async_context(self._cloud_link(cfg.sync))
+                await self._serve()
         finally:
             if hasattr(self, "ledger"):
                 await asyncio.to_thread(self.ledger.close)
             await asyncio.to_thread(self.store.close)
             log.info("station stopped")
+
+    async def _serve(self) -> None:
+        cfg = self.config
+        server = _QuietServer(uvicorn.Config(
+            create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
+            lifespan="off", access_log=False, ws_ping_interval=20))
+        async with asyncio.TaskGroup() as tasks:
+            serving = tasks.create_task(server.serve(), name="api")
+            background = [tasks.create_task(self.ledger.probe(), name="store-probe"),
+                          tasks.create_task(self._watchdog(), name="watchdog"),
+                          tasks.create_task(self.pricing.run(), name="price-schedules"),
+                          tasks.create_task(self._housekeeping(), name="housekeeping")]
+            if self.link is not None:
+                background.append(tasks.create_task(self._feed_link(self.link), name="link-feed"))
+            while not server.started:
+                if serving.done():
+                    raise RuntimeError(f"cannot serve the API on {cfg.api.host}:{cfg.api.port}")
+                await asyncio.sleep(0.05)
+            self.port = server.servers[0].sockets[0].getsockname()[1]
+            log.info("station %s ready: API on http://%s:%d/, %d pumps on %d lines, cloud %s",
+                     cfg.station.id, cfg.api.host, self.port, len(self.forecourt.pumps),
+                     len(self.forecourt.lines),
+                     cfg.sync.broker if cfg.sync is not None else "off (offline)")
+            self.notifier.ready(f"serving on {cfg.api.host}:{self.port}")
+            self.started.set()
+            await self._stop.wait()
+            log.info("stopping: no new requests, finishing writes")
+            self.notifier.stopping()
+            server.should_exit = True
+            await serving
+            for task in background:
+                task.cancel()
+
+    def _cloud_link(self, sync: Sync) -> CloudLink:
+        public_key = load_public_key(sync.cloud_public_key)
+        inbox = Inbox(station_id=self.config.station.id, public_key=public_key,
+                      remember=self._remember_command, handlers=self.commands.mapping(),
+                      clock=self.clock)
+        sid = self.config.station.id
+        return CloudLink(station_id=sid, outbox=LedgerOutbox(self.ledger),
+                         envelope=lambda event: event_envelope(sid, event, self.zone),
+                         on_command=inbox.handle, live=self.forecourt.snapshot,
+                         boot_id=self.boot_id, version=self.version, clock=self.now,
+                         **link_options(sync))
+
+    async def _remember_command(self, command_id: str, keep_until: datetime) -> bool:
+        new: bool = await self.ledger.write(self.store.remember_command, command_id, keep_until)
+        return new
+
+    async def _feed_link(self, link: CloudLink) -> None:
+        """Wake the link when events commit or the forecourt changes."""
+        async with self.hub.subscribe() as subscription:
+            while True:
+                message = await subscription.get()
+                if "seq" in message:
+                    link.events_committed()
+                elif message.get("type") == "pump.state":
+                    link.live_changed()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            # Command ids are kept until their expiry has passed; then a replay is refused as
+            # expired anyway.
+            with contextlib.suppress(StoreUnavailable):
+                await self.ledger.write(self.store.forget_commands, self.clock())
+            await asyncio.sleep(3600)
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()

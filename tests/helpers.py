@@ -38,6 +38,9 @@ class StationSpec:
     ])
     # The simulator shares the test's event loop on a 2-core machine: more slack than the wire.
     reply_timeout_ms: int = 100
+    broker: str | None = None  # [sync] when set
+    cloud_public_key: Path | None = None
+    lift_timeout_seconds: int | None = None
 
     def toml(self) -> str:
         out = [
@@ -50,6 +53,11 @@ class StationSpec:
             f'[[lines]]\nid = "line1"\nport = "{self.port_url}"\nprotocol = "dart"\n'
             f'baudrate = 9600\nparity = "O"\nreply_timeout_ms = {self.reply_timeout_ms}\n',
         ]
+        if self.lift_timeout_seconds is not None:
+            out.append(f'[controller]\nlift_timeout_seconds = {self.lift_timeout_seconds}\n')
+        if self.broker is not None:
+            out.append(f'[sync]\nbroker = "{self.broker}"\n'
+                       f'cloud_public_key = "{self.cloud_public_key}"\n')
         for pump in self.pumps:
             out.append(f'[[pumps]]\nnumber = {pump.number}\nline = "line1"\n'
                        f'address = {pump.address:#x}\nauthorize = "{pump.authorize}"\n')

@@ -1,0 +1,92 @@
+"""Price changes: scheduled (cloud ``price.schedule``, or a manager) or immediate (emergency).
+
+A price set is stored first; at its ``effective_at`` it becomes the station's current prices and
+each pump is programmed with it (CD5, read back) as soon as it is not fuelling: a busy pump gets
+the new prices right after its sale, so a sale is never split across two prices. Every pump
+programmed gives a ``price.applied`` event, and every sale carries the price set it was sold at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from edge.forecourt import Forecourt
+from edge.ledger import Ledger
+from edge.model import PriceSchedule
+from edge.units import MAX_RAW_3, UnitError, to_raw
+
+log = logging.getLogger(__name__)
+
+
+class PriceRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PriceScheduler:
+    def __init__(self, forecourt: Forecourt, ledger: Ledger, *,
+                 clock: Callable[[], datetime]) -> None:
+        self.forecourt = forecourt
+        self.ledger = ledger
+        self.store = ledger.store
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def check(self, prices: Mapping[str, Decimal]) -> None:
+        grades = {g.code for g in self.forecourt.config.grades}
+        unknown = sorted(set(prices) - grades)
+        if unknown:
+            raise PriceRefused("unknown_grade", f"the station sells no grade {', '.join(unknown)}")
+        for code, price in prices.items():
+            for pump in self.forecourt.config.pumps:
+                if any(n.grade == code for n in pump.nozzles):
+                    try:
+                        to_raw(price, pump.decimals.price, maximum=MAX_RAW_3)
+                    except UnitError as exc:
+                        raise PriceRefused("invalid_price",
+                                           f"grade {code} at {price}: {exc} "
+                                           f"(pump {pump.number})") from None
+
+    async def schedule(self, price_set_id: str, *, effective_at: datetime,
+                       prices: Mapping[str, Decimal], source: str) -> PriceSchedule:
+        self.check(prices)
+        schedule, created = await self.ledger.write(
+            self.store.schedule_prices, price_set_id, effective_at=effective_at,
+            prices=dict(prices), source=source)
+        if created:
+            log.info("price set %s scheduled for %s by %s: %s", price_set_id,
+                     effective_at.isoformat(), source,
+                     ", ".join(f"{g} {p}" for g, p in sorted(prices.items())))
+        self._wake.set()
+        return schedule
+
+    async def run(self) -> None:
+        """Runs for the daemon's life: applies each schedule when it falls due."""
+        while True:
+            for schedule in await self.ledger.read(self.store.due_price_schedules, self._clock()):
+                await self._apply(schedule)
+            upcoming = await self.ledger.read(self.store.next_price_schedule)
+            timeout = None
+            if upcoming is not None:
+                timeout = max(0.0, (upcoming.effective_at - self._clock()).total_seconds())
+            self._wake.clear()
+            # Wake at the next effective time, on a new schedule, or every minute (a clock jump
+            # must not leave a schedule waiting for hours).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(timeout or 60.0, 60.0))
+
+    async def _apply(self, schedule: PriceSchedule) -> None:
+        applied = await self.ledger.write(self.store.apply_price_schedule, schedule.price_set_id)
+        book = self.forecourt.prices
+        book.prices.update(applied.prices)
+        book.price_set_id = applied.price_set_id
+        log.info("price set %s is now current; programming the pumps", applied.price_set_id)
+        for pump in self.forecourt.pumps.values():
+            pump.prices_changed()

@@ -1,0 +1,158 @@
+"""Which events are on their way to the cloud: the send window of the outbox publisher.
+
+CONTRACT.md section 4: an event stays in the station's outbox until an `acks` message covers its
+`seq` (a broker PUBACK is not a cloud commit), events leave in `seq` order, and unacknowledged
+events are sent again, with the same `id` and `seq`, after a reconnect or a timeout.
+
+`Window` is the bookkeeping only: it does no I/O and takes the time as an argument, so every rule
+here is tested without a broker or a clock. The link (`sync.link`) reads the outbox, asks the
+window what to publish, publishes it, and feeds acks and timer expiries back in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from edge.model import Event
+
+__all__ = ["Outbox", "Window", "parse_ack"]
+
+# SQLite integers are 64-bit signed; a larger upto_seq could not even be compared in SQL.
+_MAX_SEQ = 2**63 - 1
+
+
+class Outbox(Protocol):
+    """What the link needs from the station's durable outbox."""
+
+    async def pending(self, after_seq: int, limit: int) -> list[Event]:
+        """Unacknowledged events with a seq greater than `after_seq`, in seq order."""
+        ...
+
+    async def ack(self, upto_seq: int) -> int:
+        """The cloud committed every event up to `upto_seq`: drop them; returns how many."""
+        ...
+
+    async def backlog(self) -> int:
+        """How many events wait for an acknowledgement."""
+        ...
+
+
+def parse_ack(payload: bytes) -> int | None:
+    """`upto_seq` from an `acks` message, or None when the payload is not a valid ack.
+
+    Accepts the bare `{"upto_seq": N}` and the same object as the `data` of an envelope (the
+    contract wraps every message body in one). N must be an integer >= 0; JSON `true` is not 1.
+    """
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(message, dict) and "upto_seq" not in message:
+        message = message.get("data")
+    if not isinstance(message, dict):
+        return None
+    upto = message.get("upto_seq")
+    if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto <= _MAX_SEQ:
+        return None
+    return upto
+
+
+class Window:
+    """Up to `size` events in flight (published, not yet covered by an ack), in seq order.
+
+    - `take(events, now)` picks, from the outbox's pending events, the ones to publish now.
+    - `ack(upto)` slides the window; only acks free room, PUBACKs never do.
+    - `restart()` on every new connection: everything unacked goes again from the lowest seq.
+    - `handle_timeout(now)`: when the oldest event in flight is not acked within the ack timeout,
+      the whole window goes again. Each timeout in a row doubles the wait (up to
+      `ack_timeout_max`) so a cloud that is down for days is not sent the same window every few
+      seconds over a metered link; any ack that makes progress, or a new connection, resets it.
+    """
+
+    def __init__(self, size: int, ack_timeout: float, ack_timeout_max: float | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"window size must be at least 1, got {size}")
+        if ack_timeout <= 0:
+            raise ValueError(f"ack timeout must be positive, got {ack_timeout}")
+        self.size = size
+        self.ack_timeout = ack_timeout
+        self.ack_timeout_max = max(ack_timeout, ack_timeout_max or ack_timeout)
+        self._in_flight: deque[tuple[int, float]] = deque()  # (seq, sent at), in seq order
+        self._patience = ack_timeout
+        self.cursor = 0  # highest seq taken since the last restart: the outbox is read after it
+        self.acked_upto = 0
+        self.highest_sent = 0
+        self.sent = 0
+        self.resent = 0
+        self.timeouts = 0
+        self.stalled = 0  # timeouts in a row, without an ack making progress in between
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def oldest_in_flight(self) -> int | None:
+        return self._in_flight[0][0] if self._in_flight else None
+
+    def room(self) -> int:
+        return self.size - len(self._in_flight)
+
+    def restart(self) -> None:
+        self.cursor = 0
+        self._in_flight.clear()
+        self._patience = self.ack_timeout
+        self.stalled = 0
+
+    def take(self, events: Sequence[Event], now: float) -> list[Event]:
+        """The events to publish now, in order; they count as in flight from `now`."""
+        chosen: list[Event] = []
+        for event in events:
+            if event.seq <= self.cursor:
+                continue  # already published on this connection and still in flight
+            if self.room() <= 0:
+                break
+            self.cursor = event.seq
+            chosen.append(event)
+            self.sent += 1
+            if event.seq <= self.highest_sent:
+                self.resent += 1
+            else:
+                self.highest_sent = event.seq
+            # An ack that raced with the outbox read already covers it: a harmless duplicate
+            # for the cloud, and nothing to wait for.
+            if event.seq > self.acked_upto:
+                self._in_flight.append((event.seq, now))
+        return chosen
+
+    def ack(self, upto_seq: int) -> bool:
+        """The cloud committed everything up to `upto_seq`; True if that is news."""
+        if upto_seq <= self.acked_upto:
+            return False
+        self.acked_upto = upto_seq
+        while self._in_flight and self._in_flight[0][0] <= upto_seq:
+            self._in_flight.popleft()
+        self._patience = self.ack_timeout
+        self.stalled = 0
+        return True
+
+    def next_timeout(self) -> float | None:
+        """When the oldest event in flight has waited too long; None when nothing is in flight."""
+        if not self._in_flight:
+            return None
+        return self._in_flight[0][1] + self._patience
+
+    def handle_timeout(self, now: float) -> bool:
+        """True when the window must be sent again (the caller then reads the outbox anew)."""
+        deadline = self.next_timeout()
+        if deadline is None or now < deadline:
+            return False
+        self.timeouts += 1
+        self.stalled += 1
+        self.cursor = 0
+        self._in_flight.clear()
+        self._patience = min(self._patience * 2, self.ack_timeout_max)
+        return True
