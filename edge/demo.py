@@ -11,9 +11,11 @@ totals it last recorded, as real dispensers keep their totalizers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sys
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,9 +25,12 @@ from edge.model import Preset, Role
 from edge.states import FuellingPoint
 from edge.station import Station
 from edge.store import Store
+from simulator.cloud import CloudPeer
 from simulator.control import Simulator, run_simulator
 from simulator.pump import SimulatedPump
+from simulator.records import SimulationError
 from simulator.traffic import CustomerTraffic, TrafficSettings
+from sync.keys import generate, load_private_key
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ def _nozzle_grades(pump: int) -> list[tuple[str, int]]:
     return [(GRADES[0][0], GRADES[0][3]), (second[0], second[3])]
 
 
-def demo_config(data: Path, line_url: str, port: int, pumps: int) -> str:
+def demo_config(data: Path, line_url: str, port: int, pumps: int,
+                broker: str | None = None, public_key: Path | None = None) -> str:
     parts = [
         '# Written by `forecourt demo` at every start; edit config/station.example.toml instead.',
         '[station]\nid = "XJ-DEMO-0001"\nname = "乌鲁木齐演示加油站"\ntimezone = "Asia/Shanghai"',
@@ -54,6 +60,8 @@ def demo_config(data: Path, line_url: str, port: int, pumps: int) -> str:
         parts.append(f'[[grades]]\ncode = "{code}"\nname = "{name}"\nprice = "{price}"')
     parts.append(f'[[lines]]\nid = "line1"\nport = "{line_url}"\nprotocol = "dart"\n'
                  'baudrate = 9600\nparity = "O"')
+    if broker is not None:
+        parts.append(f'[sync]\nbroker = "{broker}"\ncloud_public_key = "{public_key}"')
     nozzle = 1
     for number in range(1, pumps + 1):
         mode = "attendant" if number <= (pumps + 1) // 2 else "auto"
@@ -111,6 +119,65 @@ async def _attendant(station: Station, rng: random.Random) -> None:
                 log.info("demo attendant could not authorize nozzle %d: %s", nozzle, exc.message)
 
 
+def _demo_keys(folder: Path) -> tuple[Path, Path]:
+    """The demo cloud's signing key pair, made once and kept with the demo's data."""
+    private, public = folder / "cloud.key", folder / "cloud.pub"
+    if not private.exists():
+        private, public = generate(folder)
+    return private, public
+
+
+async def _app_orders(station: Station, sim: Simulator, broker: str, private_key: Path,
+                      rng: random.Random, traffic: bool) -> None:
+    """The cloud side of the demo: acks every event and, with traffic, sends app orders."""
+    sid = station.config.station.id
+    async with CloudPeer(broker, sid, private_key=load_private_key(private_key),
+                         client_id=f"demo-cloud-{sid}") as cloud:
+        number = 0
+        while True:
+            await asyncio.sleep(rng.uniform(30.0, 60.0))
+            if not traffic:
+                continue
+            idle = [p for p in station.forecourt.pumps.values()
+                    if p.state is FuellingPoint.IDLE and p.nozzle_out is None]
+            if not idle:
+                continue
+            pump = rng.choice(idle)
+            nozzle = rng.choice(pump.settings.nozzles)
+            price = station.forecourt.prices.prices[nozzle.grade]
+            amount = Decimal(rng.choice((100, 150, 200)))
+            number += 1
+            order_id = f"APP-{datetime.now(UTC):%H%M%S}-{number}"
+            expires = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+            reply = await cloud.command("order.create", {
+                "order_id": order_id, "nozzle": nozzle.number, "grade": nozzle.grade,
+                "price": f"{price:.2f}", "preset": {"amount": f"{amount:.2f}"},
+                "paid": f"{amount:.2f}", "expires_at": expires})
+            if not reply["data"]["ok"]:
+                log.info("demo app order %s refused: %s", order_id, reply["data"]["error"])
+                continue
+            log.info("demo app order %s authorized on nozzle %d", order_id, nozzle.number)
+            await asyncio.sleep(rng.uniform(3.0, 10.0))  # the driver walks to the pump
+            try:
+                sim.lift(pump.address, nozzle.logical)
+            except SimulationError:
+                continue  # someone else is at that pump; the order will expire
+            await _wait_filled(sim, pump.address)
+            await asyncio.sleep(rng.uniform(2.0, 5.0))
+            with contextlib.suppress(SimulationError):
+                sim.hang(pump.address, nozzle.logical)
+
+
+async def _wait_filled(sim: Simulator, address: int) -> None:
+    before = len(sim.pump(address).fills)
+    for _ in range(600):
+        sim.tick()
+        if len(sim.pump(address).fills) > before or \
+                sim.pump(address).status.name == "MAX_REACHED":
+            return
+        await asyncio.sleep(0.5)
+
+
 def _banner(station: Station, sim: Simulator, config_path: Path) -> None:
     users = ", ".join(f"{name}/{pin} ({role.value})" for name, role, pin in DEMO_USERS)
     print(f"""
@@ -128,16 +195,17 @@ async def run_demo(*, data: Path, port: int, broker: str | None, pumps: int,
                    seed: int | None, traffic: bool) -> None:
     if not 1 <= pumps <= 32:
         raise SystemExit("forecourt demo: --pumps must be 1..32")
-    if broker is not None:
-        log.warning("the cloud link is not part of this version; running offline "
-                    "(events queue in the outbox)")
     await asyncio.to_thread(data.mkdir, parents=True, exist_ok=True)
     db = data / "station.db"
     rng = random.Random(seed)
+    private_key = public_key = None
+    if broker is not None:
+        private_key, public_key = await asyncio.to_thread(_demo_keys, data / "keys")
     async with run_simulator(_simulated_pumps(db, pumps), control_port=0, seed=seed) as sim:
         assert sim.url is not None
         config_path = data / "station.toml"
-        config_path.write_text(demo_config(data, sim.url, port, pumps), "utf-8")
+        config_path.write_text(demo_config(data, sim.url, port, pumps, broker, public_key),
+                               "utf-8")
         config = load_config(config_path)
         _ensure_users(db)
         station = Station(config)
@@ -146,6 +214,10 @@ async def run_demo(*, data: Path, port: int, broker: str | None, pumps: int,
             await station.started.wait()
             _banner(station, sim, config_path)
             helpers = []
+            if broker is not None and private_key is not None:
+                helpers.append(tasks.create_task(
+                    _app_orders(station, sim, broker, private_key, rng, traffic),
+                    name="cloud"))
             if traffic:
                 customers = CustomerTraffic(sim, seed=seed, settings=TrafficSettings(
                     mean_interval=25.0, patience=60.0))
