@@ -1,10 +1,18 @@
 """The station's link to the cloud over MQTT (CONTRACT.md section 4)."""
 
 from sync.envelope import event_envelope, message_envelope, reply_envelope
-from sync.link import Backoff, CloudLink, LinkError, encode
-from sync.mqtt import LinkOptions, link_options, parse_broker, password_from_file, tls_context
-from sync.outbox import Outbox, Window, parse_ack
-from sync.topics import QoS, Topics
+from sync.link import CloudLink
+from sync.mqtt import (
+    Backoff,
+    LinkError,
+    LinkOptions,
+    link_options,
+    parse_broker,
+    password_from_file,
+    tls_context,
+)
+from sync.outbox import Outbox, Publisher, Window, parse_ack
+from sync.topics import QoS, Topics, encode
 
 __all__ = [
     "Backoff",
@@ -12,6 +20,7 @@ __all__ = [
     "LinkError",
     "LinkOptions",
     "Outbox",
+    "Publisher",
     "QoS",
     "Topics",
     "Window",

@@ -23,107 +23,37 @@ command half way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
 import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.model import Event, rfc3339
 from sync.envelope import message_envelope
-from sync.mqtt import parse_broker
-from sync.outbox import Outbox, Window, parse_ack
-from sync.topics import QoS, Topics
+from sync.mqtt import (
+    Backoff,
+    LinkError,
+    describe_error,
+    is_network_error,
+    parse_broker,
+    payload_bytes,
+    subscription_refused,
+)
+from sync.outbox import Outbox, Publisher, Window
+from sync.topics import QoS, Topics, encode
 
-__all__ = ["Backoff", "CloudLink", "LinkError", "encode"]
+__all__ = ["CloudLink"]
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 1.0  # the outbox is read at least this often, should a wake-up be missed
 COMMAND_QUEUE = 1000  # commands received but not yet handled
 REPLY_QUEUE = 1000  # replies waiting for a connection; the oldest go first when it overflows
-
-
-class LinkError(Exception):
-    """The broker accepted the connection but refused what the link needs from it."""
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """One JSON message body: UTF-8, Chinese kept as is, Decimals as exact strings."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"),
-                      default=_json_value).encode("utf-8")
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _payload_bytes(payload: object) -> bytes:
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    return b"" if payload is None else str(payload).encode("utf-8")
-
-
-def _refused(code: int | ReasonCode) -> bool:
-    # SUBACK 0x80 (MQTT 3.1.1) or any reason code from 0x80 up (MQTT 5): not subscribed.
-    return (code.value if isinstance(code, ReasonCode) else code) >= 0x80
-
-
-def _describe(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    text = str(exc) or type(exc).__name__
-    if exc.__cause__ is not None:  # aiomqtt: "Disconnected during message iteration" from why
-        text = f"{text}: {str(exc.__cause__) or type(exc.__cause__).__name__}"
-    return text
-
-
-def _expected(exc: BaseException) -> bool:
-    """Network trouble, as opposed to a defect that deserves a traceback."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_expected(inner) for inner in exc.exceptions)
-    return isinstance(exc, aiomqtt.MqttError | OSError | LinkError)
-
-
-class Backoff:
-    """Capped exponential backoff with "equal jitter": the n-th wait in a row is drawn from
-    [c/2, c] with c = min(high, low * 2**n), so stations that lost the same broker do not all
-    come back in the same second, and none waits longer than `high`."""
-
-    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
-        if not 0 < low <= high:
-            raise ValueError(f"need 0 < low <= high, got {low} and {high}")
-        self.low = low
-        self.high = high
-        self.attempts = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        ceiling = min(self.high, self.low * 2.0 ** min(self.attempts, 60))
-        self.attempts += 1
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-
-    def reset(self) -> None:
-        self.attempts = 0
-
-
-async def _wait(event: asyncio.Event, within: float) -> None:
-    with suppress(TimeoutError):
-        async with asyncio.timeout(within):
-            await event.wait()
 
 
 class CloudLink:
@@ -171,8 +101,6 @@ class CloudLink:
         self._username, self._password = username, password
         self._client_id = client_id or f"forecourt-{station_id}"
         self._keepalive = keepalive
-        self._outbox = outbox
-        self._envelope = envelope
         self._on_command = on_command
         self._live = live
         self._boot_id = boot_id
@@ -183,10 +111,10 @@ class CloudLink:
         # A PUBACK slower than this means the connection is gone; the ack timeout (a cloud
         # that received but did not commit) is a separate, longer matter.
         self._publish_timeout = max(10.0, float(keepalive))
-        self._window = Window(window, ack_timeout, ack_timeout_max)
+        self._publisher = Publisher(outbox, envelope, self.topics.events,
+                                    Window(window, ack_timeout, ack_timeout_max))
         self._backoff = Backoff(reconnect_min, reconnect_max)
 
-        self._wake = asyncio.Event()  # events committed or acked: the publisher looks again
         self._live_dirty = asyncio.Event()
         self._live_last = float("-inf")
         self._commands: asyncio.Queue[bytes] = asyncio.Queue(COMMAND_QUEUE)
@@ -201,26 +129,31 @@ class CloudLink:
         self.connected = False
         self.last_error: str | None = None
         self.connects = 0  # successful connections since start
-        self.bad_acks = 0  # acks messages that were not {"upto_seq": N}
 
     # --- what the station sees
 
     @property
     def sent(self) -> int:
         """Event messages published, resends included."""
-        return self._window.sent
+        return self._publisher.window.sent
 
     @property
     def resent(self) -> int:
-        return self._window.resent
+        return self._publisher.window.resent
 
     @property
     def acked_upto(self) -> int:
-        return self._window.acked_upto
+        """The highest seq the cloud acknowledged since the station started."""
+        return self._publisher.window.acked_upto
 
     @property
     def in_flight(self) -> int:
-        return self._window.in_flight
+        return self._publisher.window.in_flight
+
+    @property
+    def bad_acks(self) -> int:
+        """Messages on the acks topic that were not {"upto_seq": N}."""
+        return self._publisher.bad_acks
 
     @property
     def failures(self) -> int:
@@ -229,7 +162,7 @@ class CloudLink:
 
     def events_committed(self) -> None:
         """The ledger committed events: wake the publisher. Cheap; any thread."""
-        self._notify(self._wake)
+        self._notify(self._publisher.wakeup)
 
     def live_changed(self) -> None:
         """The forecourt changed: publish the live state within the live interval."""
@@ -277,8 +210,8 @@ class CloudLink:
             self._tasks = []
 
     async def _say_offline(self) -> None:
-        client = self._client
-        if client is None or not self.connected:
+        client = self._client  # set from the CONNACK on, before the online status goes out
+        if client is None:
             return
         try:
             await client.publish(self.topics.status, self._status(online=False),
@@ -297,11 +230,11 @@ class CloudLink:
             await asyncio.sleep(self._backoff.next_delay())
 
     def _connection_failed(self, exc: BaseException) -> None:
-        reason = _describe(exc)
+        reason = describe_error(exc)
         was_up = self.connects > 0 and self._failures == 0  # a connection, not an attempt
         self._failures += 1
         self.last_error = reason
-        trace = not _expected(exc)
+        trace = not is_network_error(exc)
         if self._failures == 1:
             what = "lost" if was_up else "cannot connect to"
             log.error("cloud link: %s %s: %s; retrying, events wait in the outbox",
@@ -326,7 +259,7 @@ class CloudLink:
             logger=log.getChild("mqtt"),
         )
         # A full window of publishes awaiting their PUBACKs is normal, not worth a warning.
-        client.pending_calls_threshold = self._window.size + 8
+        client.pending_calls_threshold = self._publisher.window.size + 8
         return client
 
     async def _connect_and_serve(self) -> None:
@@ -341,14 +274,14 @@ class CloudLink:
             wanted: list[tuple[str, int]] = [(self.topics.commands, QoS.AT_LEAST_ONCE),
                                              (self.topics.acks, QoS.AT_LEAST_ONCE)]
             granted = await client.subscribe(wanted)
-            if any(_refused(code) for code in granted):
+            if any(subscription_refused(code) for code in granted):
                 raise LinkError(f"the broker refused the subscription to {self.topics.commands}"
                                 f" or {self.topics.acks}")
             await self._publish_live(client)
             self._connected()
             async with asyncio.TaskGroup() as session:
                 session.create_task(self._receive(client), name="cloud receive")
-                session.create_task(self._publish_events(client), name="cloud events")
+                session.create_task(self._publisher.run(client), name="cloud events")
                 session.create_task(self._publish_live_changes(client), name="cloud live")
                 session.create_task(self._publish_replies(client), name="cloud replies")
         finally:
@@ -358,15 +291,28 @@ class CloudLink:
                 await client.__aexit__(None, None, None)
 
     async def _open(self, client: aiomqtt.Client) -> None:
-        # paho connects in a worker thread that a cancellation cannot stop: on cancel, let it
-        # finish and close what it opened, so no connection (and its will) outlives the link.
+        # paho connects in a worker thread that a cancellation cannot stop, and then waits for
+        # the CONNACK. On cancel (the station stops), give the attempt a short while to finish
+        # and close what it opened, so no connection outlives the link; a broker that accepted
+        # TCP but never answers is dropped instead of being waited for.
         opening = asyncio.ensure_future(client.__aenter__())
         try:
             await asyncio.shield(opening)
         except asyncio.CancelledError:
-            with suppress(Exception):
-                await opening
-                await client.__aexit__(None, None, None)
+            done, _ = await asyncio.wait([opening], timeout=self._close_timeout)
+            if done:
+                if not opening.cancelled() and opening.exception() is None:
+                    with suppress(Exception):
+                        await client.__aexit__(None, None, None)
+            else:
+                opening.cancel()
+                await asyncio.wait([opening])
+                # aiomqtt 2 has no public way to drop a half-open connection: paho's
+                # disconnect() closes the socket once the DISCONNECT is written. aiomqtt's
+                # disconnect callback would trip over the connect it just saw cancelled.
+                paho = client._client
+                paho.on_disconnect = None
+                paho.disconnect()
             raise
 
     def _connected(self) -> None:
@@ -394,9 +340,9 @@ class CloudLink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            payload = _payload_bytes(message.payload)
+            payload = payload_bytes(message.payload)
             if message.topic.matches(self.topics.acks):
-                await self._handle_ack(payload)
+                await self._publisher.handle_ack(payload)
             elif message.topic.matches(self.topics.commands):
                 try:
                     self._commands.put_nowait(payload)
@@ -405,68 +351,6 @@ class CloudLink:
             else:
                 log.debug("cloud link: message on unexpected topic %s", message.topic)
         raise LinkError("the message stream ended")
-
-    async def _handle_ack(self, payload: bytes) -> None:
-        upto = parse_ack(payload)
-        if upto is None:
-            self.bad_acks += 1
-            log.log(logging.WARNING if self.bad_acks == 1 else logging.DEBUG,
-                    "cloud link: ignoring an ack that is not {\"upto_seq\": N >= 0}: %r",
-                    payload[:200])
-            return
-        if upto <= self._window.acked_upto:
-            return  # already applied; acks repeat after reconnects and resends
-        try:
-            await self._outbox.ack(upto)
-        except Exception as exc:  # it comes again after a resend
-            log.warning("cloud link: could not record the ack up to seq %d: %s", upto, exc)
-            return
-        self._window.ack(upto)
-        self._wake.set()
-
-    # --- the outbox publisher
-
-    async def _publish_events(self, client: aiomqtt.Client) -> None:
-        window = self._window
-        window.restart()
-        loop = asyncio.get_running_loop()
-        read_failures = 0
-        while True:
-            self._wake.clear()  # before reading, so a commit during the read is not missed
-            if window.room() > 0:
-                try:
-                    events = await self._outbox.pending(window.cursor, window.room())
-                except Exception as exc:  # the store may be busy or failing
-                    read_failures += 1
-                    log.log(logging.ERROR if read_failures == 1 else logging.DEBUG,
-                            "cloud link: cannot read the outbox: %s", exc)
-                    events = []
-                else:
-                    read_failures = 0
-                batch = window.take(events, loop.time())
-                if batch:
-                    await self._publish_batch(client, batch)
-                    continue
-            timeout = POLL_INTERVAL
-            deadline = window.next_timeout()
-            if deadline is not None:
-                timeout = min(timeout, max(0.0, deadline - loop.time()))
-            await _wait(self._wake, timeout)
-            oldest = window.oldest_in_flight
-            if window.handle_timeout(loop.time()):
-                log.log(logging.WARNING if window.stalled == 1 else logging.DEBUG,
-                        "cloud link: no ack for seq %s in time (%d in a row); sending the "
-                        "unacknowledged events again", oldest, window.stalled)
-
-    async def _publish_batch(self, client: aiomqtt.Client, batch: list[Event]) -> None:
-        messages = [(event.seq, encode(self._envelope(event))) for event in batch]
-        # Tasks start in the order they are created and each hands its message to paho before
-        # its first await, so the broker gets them in seq order while their PUBACKs overlap.
-        async with asyncio.TaskGroup() as publishing:
-            for seq, payload in messages:
-                publishing.create_task(
-                    client.publish(self.topics.events, payload, qos=QoS.AT_LEAST_ONCE),
-                    name=f"cloud event {seq}")
 
     # --- live state
 

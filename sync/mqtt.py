@@ -1,4 +1,5 @@
-"""How to reach the broker, from the `[sync]` section of the configuration.
+"""How to reach the broker: options from the `[sync]` section of the configuration, the
+reconnect backoff, and what the MQTT client's errors mean.
 
     link = CloudLink(station_id=..., **link_options(config.sync), ...)
 
@@ -8,15 +9,20 @@ the link runs (or in a thread), never from the event loop's hot path.
 
 from __future__ import annotations
 
+import random
 import ssl
 from pathlib import Path
 from typing import TypedDict
 
+import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
 from edge.config import Sync
 from edge.config._values import Broker, broker_url
 
-__all__ = ["Broker", "LinkOptions", "link_options", "parse_broker", "password_from_file",
-           "tls_context"]
+__all__ = ["Backoff", "Broker", "LinkError", "LinkOptions", "describe_error", "is_network_error",
+           "link_options", "parse_broker", "password_from_file", "payload_bytes",
+           "subscription_refused", "tls_context"]
 
 
 def parse_broker(url: str) -> Broker:
@@ -61,3 +67,59 @@ def link_options(sync: Sync) -> LinkOptions:
     """The connection keywords of `CloudLink` for this configuration."""
     return LinkOptions(broker=sync.broker, username=sync.username,
                        password=password_from_file(sync.password_file), tls=tls_context(sync))
+
+
+class Backoff:
+    """Capped exponential backoff with "equal jitter": the n-th wait in a row is drawn from
+    [c/2, c] with c = min(high, low * 2**n), so stations that lost the same broker do not all
+    come back in the same second, and none waits longer than `high`."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
+        if not 0 < low <= high:
+            raise ValueError(f"need 0 < low <= high, got {low} and {high}")
+        self.low = low
+        self.high = high
+        self.attempts = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.high, self.low * 2.0 ** min(self.attempts, 60))
+        self.attempts += 1
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+class LinkError(Exception):
+    """The broker accepted the connection but refused what the link needs from it."""
+
+
+def subscription_refused(code: int | ReasonCode) -> bool:
+    """SUBACK 0x80 (MQTT 3.1.1), or any reason code from 0x80 up (MQTT 5): not subscribed."""
+    return (code.value if isinstance(code, ReasonCode) else code) >= 0x80
+
+
+def payload_bytes(payload: object) -> bytes:
+    """An incoming message's payload as bytes (paho gives bytes; aiomqtt types it wider)."""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode("utf-8")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the log and `last_error`, with the cause aiomqtt keeps in `__cause__`
+    ("Disconnected during message iteration: [code:7] The connection was lost.")."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc) or type(exc).__name__
+    if exc.__cause__ is not None:
+        text = f"{text}: {str(exc.__cause__) or type(exc.__cause__).__name__}"
+    return text
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """Trouble with the network or the broker, as opposed to a defect worth a traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_network_error(inner) for inner in exc.exceptions)
+    return isinstance(exc, aiomqtt.MqttError | OSError | LinkError)

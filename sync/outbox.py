@@ -1,24 +1,35 @@
-"""Which events are on their way to the cloud: the send window of the outbox publisher.
+"""The outbox publisher: the station's events on their way to the cloud.
 
 CONTRACT.md section 4: an event stays in the station's outbox until an `acks` message covers its
 `seq` (a broker PUBACK is not a cloud commit), events leave in `seq` order, and unacknowledged
 events are sent again, with the same `id` and `seq`, after a reconnect or a timeout.
 
-`Window` is the bookkeeping only: it does no I/O and takes the time as an argument, so every rule
-here is tested without a broker or a clock. The link (`sync.link`) reads the outbox, asks the
-window what to publish, publishes it, and feeds acks and timer expiries back in.
+`Window` is the bookkeeping: it does no I/O and takes the time as an argument, so every rule is
+tested without a broker or a clock. `Publisher` is its asyncio shell: it reads the outbox, asks
+the window what to publish, publishes it on the connection it is given, and feeds acks and timer
+expiries back in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections import deque
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, Protocol
+
+import aiomqtt
 
 from edge.model import Event
+from sync.topics import QoS, encode
 
-__all__ = ["Outbox", "Window", "parse_ack"]
+__all__ = ["POLL_INTERVAL", "Outbox", "Publisher", "Window", "parse_ack"]
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 1.0  # the outbox is read at least this often, should a wake-up be missed
 
 # SQLite integers are 64-bit signed; a larger upto_seq could not even be compared in SQL.
 _MAX_SEQ = 2**63 - 1
@@ -156,3 +167,83 @@ class Window:
         self._in_flight.clear()
         self._patience = min(self._patience * 2, self.ack_timeout_max)
         return True
+
+
+class Publisher:
+    """Publishes the outbox through one connection at a time; acks survive reconnects.
+
+    `wakeup` is set when events were committed or acked (set it from the event loop's thread).
+    """
+
+    def __init__(self, outbox: Outbox, envelope: Callable[[Event], dict[str, Any]], topic: str,
+                 window: Window) -> None:
+        self.outbox = outbox
+        self.window = window
+        self._envelope = envelope
+        self._topic = topic
+        self.wakeup = asyncio.Event()
+        self.bad_acks = 0  # acks messages that were not {"upto_seq": N}
+
+    async def handle_ack(self, payload: bytes) -> None:
+        upto = parse_ack(payload)
+        if upto is None:
+            self.bad_acks += 1
+            log.log(logging.WARNING if self.bad_acks == 1 else logging.DEBUG,
+                    "cloud link: ignoring an ack that is not {\"upto_seq\": N >= 0}: %r",
+                    payload[:200])
+            return
+        if upto <= self.window.acked_upto:
+            return  # already applied; acks repeat after reconnects and resends
+        try:
+            await self.outbox.ack(upto)
+        except Exception as exc:  # it comes again after the resend
+            log.warning("cloud link: could not record the ack up to seq %d: %s", upto, exc)
+            return
+        self.window.ack(upto)
+        self.wakeup.set()
+
+    async def run(self, client: aiomqtt.Client) -> None:
+        """Serves one connection, from the lowest unacknowledged seq, until cancelled or the
+        client fails."""
+        window = self.window
+        window.restart()
+        loop = asyncio.get_running_loop()
+        read_failures = 0
+        while True:
+            self.wakeup.clear()  # before reading, so a commit during the read is not missed
+            if window.room() > 0:
+                try:
+                    events = await self.outbox.pending(window.cursor, window.room())
+                except Exception as exc:  # the store may be busy or failing: try again later
+                    read_failures += 1
+                    log.log(logging.ERROR if read_failures == 1 else logging.DEBUG,
+                            "cloud link: cannot read the outbox: %s", exc)
+                    events = []
+                else:
+                    read_failures = 0
+                batch = window.take(events, loop.time())
+                if batch:
+                    await self._publish(client, batch)
+                    continue
+            within = POLL_INTERVAL
+            deadline = window.next_timeout()
+            if deadline is not None:
+                within = min(within, max(0.0, deadline - loop.time()))
+            with suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await self.wakeup.wait()
+            oldest = window.oldest_in_flight
+            if window.handle_timeout(loop.time()):
+                log.log(logging.WARNING if window.stalled == 1 else logging.DEBUG,
+                        "cloud link: no ack for seq %s in time (%d in a row); sending the "
+                        "unacknowledged events again", oldest, window.stalled)
+
+    async def _publish(self, client: aiomqtt.Client, batch: list[Event]) -> None:
+        messages = [(event.seq, encode(self._envelope(event))) for event in batch]
+        # Tasks start in the order they are created and each hands its message to paho before
+        # its first await, so the broker gets them in seq order while their PUBACKs overlap.
+        async with asyncio.TaskGroup() as publishing:
+            for seq, payload in messages:
+                publishing.create_task(
+                    client.publish(self._topic, payload, qos=QoS.AT_LEAST_ONCE),
+                    name=f"cloud event {seq}")

@@ -1,12 +1,19 @@
-"""The MQTT topics of one station and the QoS each is used with (CONTRACT.md section 4)."""
+"""The MQTT topics of one station, the QoS each is used with, and how a message body is
+written (CONTRACT.md section 4)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from enum import IntEnum
+from typing import Any
 
-__all__ = ["QoS", "Topics"]
+from edge.model import rfc3339
+
+__all__ = ["QoS", "Topics", "encode"]
 
 # The station id goes into topic names, so it must not carry MQTT wildcards or separators.
 _STATION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -61,3 +68,17 @@ class Topics:
     @property
     def acks(self) -> str:
         return self._topic("acks")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One JSON message body: UTF-8, Chinese kept as is, Decimals as exact strings."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"),
+                      default=_json_value).encode("utf-8")
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
