@@ -158,6 +158,18 @@ class StationStream:
         self._reack = True
 
 
+def _check_cancelled() -> None:
+    """Raises CancelledError if this task was asked to stop during its last await.
+
+    aiomqtt waits with Python 3.11's asyncio.wait_for, which returns the result instead of
+    raising when a cancellation and the result arrive in the same loop turn; the task still
+    counts the request. Without this, a peer stopped as an ack's PUBACK came in would never end.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _broker_address(url: str) -> tuple[str, int, ssl.SSLContext | None]:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -282,6 +294,7 @@ class CloudPeer:
                 async with client:
                     for kind in STATION_TOPICS:
                         await client.subscribe(self._topic(kind), qos=1)
+                    _check_cancelled()
                     self._client = client
                     self.connections += 1
                     if failures:
@@ -296,12 +309,16 @@ class CloudPeer:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG
                 log.log(level, "cloud peer for %s: broker connection: %s", self.station_id, exc)
+            except Exception:  # a test cloud that dies would fail the test that uses it
+                failures += 1
+                log.exception("cloud peer for %s: connection failed", self.station_id)
             finally:
                 self._client = None
                 self._connected.clear()
                 now = asyncio.get_running_loop().time()
                 for cut in self._in_flight:
-                    cut.reschedule(now)
+                    if not cut.expired():
+                        cut.reschedule(now)
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, RECONNECT_MAX)
 
@@ -403,6 +420,7 @@ class CloudPeer:
                         await client.publish(topic, payload, qos=qos)
                     finally:
                         self._in_flight.discard(cut)
+                _check_cancelled()
                 return
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 log.debug("publish on %s failed, waiting for the connection: %r", topic, exc)

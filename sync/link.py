@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -80,7 +81,7 @@ class CloudLink:
         username: str | None = None,
         password: str | None = None,
         tls: ssl.SSLContext | None = None,
-        window: int = 32,
+        window: int = 512,
         ack_timeout: float = 30.0,
         ack_timeout_max: float = 600.0,
         live_interval: float = 1.0,
@@ -257,6 +258,9 @@ class CloudLink:
                               qos=QoS.AT_LEAST_ONCE, retain=True),
             timeout=self._publish_timeout,
             logger=log.getChild("mqtt"),
+            # Events are small messages: without TCP_NODELAY each window waits for the kernel's
+            # delayed ACK of the previous segment (tens of milliseconds), see docs/benchmarks.md.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
         # A full window of publishes awaiting their PUBACKs is normal, not worth a warning.
         client.pending_calls_threshold = self._publisher.window.size + 8
@@ -281,6 +285,7 @@ class CloudLink:
             self._connected()
             async with asyncio.TaskGroup() as session:
                 session.create_task(self._receive(client), name="cloud receive")
+                session.create_task(self._publisher.apply_acks(), name="cloud acks")
                 session.create_task(self._publisher.run(client), name="cloud events")
                 session.create_task(self._publish_live_changes(client), name="cloud live")
                 session.create_task(self._publish_replies(client), name="cloud replies")
@@ -342,7 +347,7 @@ class CloudLink:
         async for message in client.messages:
             payload = payload_bytes(message.payload)
             if message.topic.matches(self.topics.acks):
-                await self._publisher.handle_ack(payload)
+                self._publisher.note_ack(payload)
             elif message.topic.matches(self.topics.commands):
                 try:
                     self._commands.put_nowait(payload)

@@ -183,8 +183,14 @@ class Publisher:
         self._topic = topic
         self.wakeup = asyncio.Event()
         self.bad_acks = 0  # acks messages that were not {"upto_seq": N}
+        self._pending_ack = 0  # the highest upto_seq received, maybe not committed yet
+        self._publishing: set[asyncio.Task[None]] = set()  # publishes awaiting their PUBACK
+        self._failed: BaseException | None = None  # a publish of this connection failed
+        self._ack_wake = asyncio.Event()
 
-    async def handle_ack(self, payload: bytes) -> None:
+    def note_ack(self, payload: bytes) -> None:
+        """Take an ack off the wire without waiting for the store: acks are cumulative, so
+        while one is being committed the newer ones coalesce into the highest."""
         upto = parse_ack(payload)
         if upto is None:
             self.bad_acks += 1
@@ -192,6 +198,24 @@ class Publisher:
                     "cloud link: ignoring an ack that is not {\"upto_seq\": N >= 0}: %r",
                     payload[:200])
             return
+        if upto > self._pending_ack:
+            self._pending_ack = upto
+            self._ack_wake.set()
+
+    async def handle_ack(self, payload: bytes) -> None:
+        """Note an ack and apply it now (tests and callers without the ack task)."""
+        self.note_ack(payload)
+        await self._apply_pending_ack()
+
+    async def apply_acks(self) -> None:
+        """Runs with a connection: commits the highest ack noted, one commit at a time."""
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            await self._apply_pending_ack()
+
+    async def _apply_pending_ack(self) -> None:
+        upto = self._pending_ack
         if upto <= self.window.acked_upto:
             return  # already applied; acks repeat after reconnects and resends
         try:
@@ -207,9 +231,18 @@ class Publisher:
         client fails."""
         window = self.window
         window.restart()
+        self._failed = None
+        try:
+            await self._serve(client, window)
+        finally:
+            self._stop_publishing()
+
+    async def _serve(self, client: aiomqtt.Client, window: Window) -> None:
         loop = asyncio.get_running_loop()
         read_failures = 0
         while True:
+            if self._failed is not None:
+                raise self._failed
             self.wakeup.clear()  # before reading, so a commit during the read is not missed
             if window.room() > 0:
                 try:
@@ -239,11 +272,33 @@ class Publisher:
                         "unacknowledged events again", oldest, window.stalled)
 
     async def _publish(self, client: aiomqtt.Client, batch: list[Event]) -> None:
+        """Hand a batch to the client without waiting for its PUBACKs: the window (freed only
+        by the cloud's acks) is what bounds the events in flight, so the next page can be
+        read while the broker answers. A failed publish ends this connection's run."""
+        if self._failed is not None:
+            raise self._failed
         messages = [(event.seq, encode(self._envelope(event))) for event in batch]
+        loop = asyncio.get_running_loop()
         # Tasks start in the order they are created and each hands its message to paho before
         # its first await, so the broker gets them in seq order while their PUBACKs overlap.
-        async with asyncio.TaskGroup() as publishing:
-            for seq, payload in messages:
-                publishing.create_task(
-                    client.publish(self._topic, payload, qos=QoS.AT_LEAST_ONCE),
-                    name=f"cloud event {seq}")
+        for seq, payload in messages:
+            task = loop.create_task(
+                client.publish(self._topic, payload, qos=QoS.AT_LEAST_ONCE),
+                name=f"cloud event {seq}")
+            self._publishing.add(task)
+            task.add_done_callback(self._published)
+        await asyncio.sleep(0)  # let them run up to their first await, in order
+
+    def _published(self, task: asyncio.Task[None]) -> None:
+        self._publishing.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._failed is None:
+            self._failed = exc
+            self.wakeup.set()
+
+    def _stop_publishing(self) -> None:
+        for task in tuple(self._publishing):
+            task.cancel()
+        self._publishing.clear()
