@@ -60,6 +60,11 @@ def demo_config(data: Path, line_url: str, port: int, pumps: int,
         parts.append(f'[[grades]]\ncode = "{code}"\nname = "{name}"\nprice = "{price}"')
     parts.append(f'[[lines]]\nid = "line1"\nport = "{line_url}"\nprotocol = "dart"\n'
                  'baudrate = 9600\nparity = "O"')
+    root = data.resolve()
+    parts.append(f'[printer]\nkind = "file"\naddress = "{root / "receipts.bin"}"\n'
+                 f'preview_dir = "{root / "receipts"}"\n'
+                 'invoice_url = "https://fapiao.example.com/i/{sale_id}"')
+    parts.append(f'[voice]\noutput = "files"\nfolder = "{root / "voice"}"')
     if broker is not None:
         parts.append(f'[sync]\nbroker = "{broker}"\ncloud_public_key = "{public_key}"')
     nozzle = 1
@@ -186,7 +191,7 @@ def _banner(station: Station, sim: Simulator, config_path: Path) -> None:
     demo users:       {users}
     health:           http://127.0.0.1:{station.port}/api/v1/health
     pump simulator:   {sim.url} (control API: {sim.control_url})
-    config and data:  {config_path.parent}
+    config and data:  {config_path.parent} (receipts in receipts/, announcements in voice/)
   Ctrl-C stops it.
 """, file=sys.stderr, flush=True)
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from edge import __version__
+from edge.announcer import Announcer
 from edge.api.app import create_app
 from edge.api.auth import Sessions
 from edge.commands import CommandHandlers
@@ -34,6 +35,7 @@ from edge.notify import SystemdNotifier
 from edge.orders import Orders
 from edge.outbox import LedgerOutbox
 from edge.pricing import PriceScheduler
+from edge.receipts import ReceiptService
 from edge.store import Store, StoreUnavailable
 from sync.envelope import event_envelope
 from sync.inbox import Inbox
@@ -75,6 +77,8 @@ class Station:
         self.pricing: PriceScheduler
         self.commands: CommandHandlers
         self.link: CloudLink | None = None
+        self.receipts: ReceiptService | None = None
+        self.announcer: Announcer | None = None
         self.port: int | None = None
 
     def now(self) -> datetime:
@@ -97,6 +101,7 @@ class Station:
                         "problem": self.ledger.unavailable_reason},
             "sync": {"connected": self.link.connected if self.link is not None else False,
                      "backlog": backlog, "configured": self.config.sync is not None},
+            "printer": self.receipts.status() if self.receipts is not None else None,
         }
         return body
 
@@ -131,6 +136,13 @@ class Station:
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
+                if cfg.printer is not None:
+                    self.receipts = await stack.enter_async_context(
+                        ReceiptService.for_station(cfg, cfg.printer, self.ledger,
+                                                   clock=self.clock))
+                if cfg.voice is not None and cfg.voice.enabled:
+                    self.announcer = await stack.enter_async_context(
+                        Announcer.for_station(cfg.voice, cfg, self.ledger, clock=self.clock))
                 if cfg.sync is not None:
                     # Entered last, left first: the link says "offline" before the rest stops.
                     self.link = await stack.enter_async_context(self._cloud_link(cfg.sync))

@@ -454,7 +454,7 @@ def test_unknown_key_at_top_level() -> None:
 
 
 def test_unknown_section_at_top_level() -> None:
-    assert problems(BASE + '\n[printer]\nport = "/dev/usb/lp0"\n') == ["printer: unknown section"]
+    assert problems(BASE + '\n[fax]\nport = "/dev/usb/lp0"\n') == ["fax: unknown section"]
 
 
 def test_unknown_key_nested_with_a_suggestion() -> None:

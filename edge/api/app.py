@@ -233,6 +233,45 @@ def create_app(station: "Station") -> FastAPI:
         assert found is not None
         return station.sale_view(found)
 
+    async def sale_for_receipt(sale_id: str) -> dict[str, Any]:
+        if station.receipts is None:
+            raise ApiError(409, "printer_not_configured",
+                           "this station has no [printer] section in its config")
+        found = await station.ledger.read(station.store.get_sale, sale_id)
+        if found is None:
+            raise ApiError(404, "unknown_sale", f"there is no sale {sale_id}")
+        return station.sale_view(found)
+
+    @app.post("/api/v1/sales/{sale_id}/receipt", status_code=202)
+    async def print_receipt(sale_id: str,
+                            session: Annotated[Session, require(Permission.RECEIPT)]
+                            ) -> JSONResponse:
+        sale_view = await sale_for_receipt(sale_id)
+        assert station.receipts is not None
+        outcome = await station.receipts.print_sale(sale_view)
+        log.info("receipt of sale %s requested by %s", sale_id, session.user)
+        return JSONResponse(outcome.to_api(), status_code=202 if outcome.queued else 503)
+
+    @app.get("/api/v1/sales/{sale_id}/receipt.png")
+    async def receipt_preview(sale_id: str,
+                              _: Annotated[Session, require(Permission.READ)]) -> Response:
+        sale_view = await sale_for_receipt(sale_id)
+        assert station.receipts is not None
+        try:
+            png = await station.receipts.preview(sale_view)
+        except ValueError as exc:
+            raise ApiError(409, "receipt_unavailable", str(exc)) from None
+        return Response(png, media_type="image/png")
+
+    @app.post("/api/v1/printer/retry", status_code=202)
+    async def printer_retry(_: Annotated[Session, require(Permission.RECEIPT)]
+                            ) -> dict[str, Any]:
+        if station.receipts is None:
+            raise ApiError(409, "printer_not_configured",
+                           "this station has no [printer] section in its config")
+        station.receipts.retry_now()
+        return station.receipts.status()
+
     @app.get("/metrics")
     async def metrics() -> Response:
         body, content_type = render_metrics(station)

@@ -11,7 +11,12 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # the device sections live in their own modules, which import this one
+    from .printer import Printer
+    from .voice import VoiceConfig
 
 
 class Authorize(StrEnum):
@@ -151,6 +156,8 @@ class StationConfig:
     sync: Sync | None
     controller: Controller
     warnings: tuple[str, ...] = ()  # valid but probably not meant; the daemon logs them
+    printer: Printer | None = None  # [printer]: receipts
+    voice: VoiceConfig | None = None  # [voice]: announcements
 
     # Lookups scan short tuples (a station has tens of nozzles), which keeps the object plain data.
 

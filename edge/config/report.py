@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .model import Line, Pump, StationConfig
+from .printer import describe_printer
 
 
 def span(duration: timedelta) -> str:
@@ -66,5 +67,11 @@ def describe(config: StationConfig) -> str:
             f"Sync: {'mqtts' if sync.tls else 'mqtt'}://{sync.host}:{sync.port}{user};"
             f" commands verified with {sync.cloud_public_key}"
         )
+    if config.printer is not None:
+        out.append(describe_printer(config.printer))
+    if config.voice is not None:
+        v = config.voice.speech
+        out.append(f"Voice: {'on' if config.voice.enabled else 'off'}, {v.output.value}"
+                   f" ({v.voice})")
     out.extend(f"Warning: {warning}" for warning in config.warnings)
     return "\n".join(out)

@@ -38,6 +38,8 @@ from .model import (
     Storage,
     Sync,
 )
+from .printer import check_printer, read_printer
+from .voice import read_voice
 
 T = TypeVar("T")
 
@@ -83,6 +85,10 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
     sync_table = root.table("sync")
     sync = _sync(sync_table, ctx) if sync_table else None
     controller = _controller(root.table_or_empty("controller"))
+    printer_table = root.table("printer")
+    printer = read_printer(printer_table, ctx) if printer_table else None
+    voice_table = root.table("voice")
+    voice = read_voice(voice_table, ctx) if voice_table else None
     root.done()
 
     parts = Parts(
@@ -94,6 +100,8 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
         pump_numbers=_names(pump_tables, "number", int),
     )
     run_checks(parts, ctx.findings)
+    if printer is not None and storage is not None:
+        check_printer(printer, storage.path, ctx.findings)
     if ctx.findings.errors:
         return None
     # No errors means every reader returned its object.
@@ -108,6 +116,8 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
         sync=sync,
         controller=controller,
         warnings=tuple(ctx.findings.warnings),
+        printer=printer,
+        voice=voice,
     )
 
 
