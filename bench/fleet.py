@@ -1,7 +1,7 @@
 """Bench of a fleet's ingest: many stations' outboxes into shared-subscription consumers.
 
     .venv/bin/python bench/fleet.py [--stations 50] [--events 200] [--consumers 4]
-                                    [--window 32] [--ack-every 16] [--json]
+                                    [--window 512] [--ack-every 16] [--json]
 
 What the cloud sees when a region's broker comes back after an outage: every station drains its
 backlog at once. One Mosquitto (tests/mosquitto.py config plus ``set_tcp_nodelay true``, as in
@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, default=200, help="events queued per station (200)")
     parser.add_argument("--consumers", type=int, default=4,
                         help="shared-subscription consumers (4)")
-    parser.add_argument("--window", type=int, default=32, help="each link's window (32)")
+    parser.add_argument("--window", type=int, default=512,
+                        help="each link's window (512, the link's default)")
     parser.add_argument("--ack-every", type=int, default=16,
                         help="a station's events per ack, or after 0.1 s (16)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per half (300)")
