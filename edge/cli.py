@@ -27,8 +27,12 @@ def setup_logging(level: str = "INFO") -> None:
         fmt = "%(levelname)s %(name)s: %(message)s"
     else:
         fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    # force: python-escpos configures the root logger when it is imported.
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
+    # pymodbus logs an error of its own for every failed request; the tank monitor reports a
+    # dead gauge once, as an alert.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def _load(path: str, *, check_files: bool = True) -> object:

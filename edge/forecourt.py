@@ -1,8 +1,8 @@
 """The forecourt service: every line, every pump, and the way requests reach them.
 
 One ``DartLine`` per RS-485 line (one owner per line), one ``PumpController`` per dispenser.
-Line events are dispatched to the pump they concern; live pump state goes to the hub at most
-``live_interval`` apart per pump while it changes.
+Line events are dispatched to the pump they concern; the changed pumps' live state goes to the
+hub in rounds at most ``live_interval`` apart while the forecourt changes.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Forecourt:
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self.line_noise: dict[str, int] = {}
+        self._closing = False
         self.prices = PriceBook({}, None)
 
     async def __aenter__(self) -> Forecourt:
@@ -104,6 +105,7 @@ class Forecourt:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._closing = True  # the lines' closing takes every pump offline: not news
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -134,7 +136,8 @@ class Forecourt:
                 log.info("pump %d online", pump.number)
                 pump.line_online()
             elif isinstance(event, PumpOffline):
-                log.error("pump %d offline (line %s)", pump.number, line_id)
+                if not self._closing:
+                    log.error("pump %d offline (line %s)", pump.number, line_id)
                 pump.line_offline()
             elif isinstance(event, PumpRestarted):
                 pump.pump_restarted()

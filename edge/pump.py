@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +40,7 @@ from edge.errors import (
     PumpDidNotConfirm,
     PumpNotReady,
     PumpOffline,
+    StationError,
     StorageUnavailable,
 )
 from edge.ledger import Ledger
@@ -63,6 +65,8 @@ log = logging.getLogger(__name__)
 CONFIRM_TIMEOUT = 3.0
 #: Between two attempts to record a sale while the store refuses writes.
 SETTLE_RETRY = 2.0
+#: Before trying a start-up again that a pump or a busy line did not answer (plus jitter).
+STARTUP_RETRY = 1.0
 
 _ENDED = (PumpStatus.FILLING_COMPLETED, PumpStatus.MAX_REACHED)
 
@@ -180,7 +184,24 @@ class PumpController(PumpLink):
     def _schedule_startup(self) -> None:
         if not self._startup_pending:
             self._startup_pending = True
-            self._submit(self._startup)
+            self._submit(self._startup_or_retry)
+
+    async def _startup_or_retry(self) -> None:
+        """Start-up must finish before the pump may sell: when the pump (or a busy line) does
+        not answer in time, try again a little later for as long as it is online."""
+        try:
+            await self._startup()
+        except (DartCommandError, TimeoutError, StationError) as exc:
+            self._startup_pending = False
+            if not self.online:
+                return  # it starts again when the pump answers
+            log.warning("pump %d: start-up not finished (%s); trying again", self.number, exc)
+            delay = STARTUP_RETRY * (1 + random.random())
+            asyncio.get_running_loop().call_later(delay, self._retry_startup)
+
+    def _retry_startup(self) -> None:
+        if self.online and not self.ready:
+            self._schedule_startup()
 
     # ----------------------------------------------------------------- start-up and recovery
 

@@ -373,7 +373,9 @@ class DartBus:
         pump.bad_txn = 0
         pump.tx_in = txn
         self._pending = ControlFrame(pump.address, Control.ACK, txn)
-        if txn == 0 and last:
+        # After F, 0 is the F->0 wrap some pumps use, not a restart (a pump that really
+        # restarted then also says "not programmed", which the controller acts on).
+        if txn == 0 and last and last != 15:
             self._events.append(PumpRestarted(pump.address))
         self._events.append(PumpReplied(pump.address, self._decode(frame)))
 

@@ -230,7 +230,7 @@ class DartLine:
                 continue
             if isinstance(event, PumpOnline):
                 log.info("%s: pump 0x%02X online", self._name, event.address)
-            elif isinstance(event, PumpOffline):
+            elif isinstance(event, PumpOffline) and not self._stop.is_set():
                 log.warning("%s: pump 0x%02X offline", self._name, event.address)
             elif isinstance(event, LineNoise):
                 log.debug("%s: noise: %s", self._name, event.error)

@@ -194,7 +194,7 @@ def _line(t: Table) -> Line | None:
     parity = t.choice("parity", Parity, Line.parity)
     reply_timeout = t.duration("reply_timeout_ms", _MS, Line.reply_timeout, low=5, high=1000)
     poll_interval = t.duration("poll_interval_ms", _MS, Line.poll_interval, low=0, high=10000)
-    retries = t.integer("retries", Line.retries, low=0, high=10)
+    retries = t.integer("retries", Line.retries, low=1, high=10)
     offline_after = t.integer("offline_after", Line.offline_after, low=1, high=100)
     t.done()
     if (
