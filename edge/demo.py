@@ -27,6 +27,12 @@ from edge.station import Station
 from edge.store import Store
 from simulator.cloud import CloudPeer
 from simulator.control import Simulator, run_simulator
+from simulator.gauge import (
+    demo_tank_settings,
+    demo_tanks_toml,
+    pump_nozzle_tanks,
+    run_gauge_simulator,
+)
 from simulator.pump import SimulatedPump
 from simulator.records import SimulationError
 from simulator.traffic import CustomerTraffic, TrafficSettings
@@ -49,7 +55,8 @@ def _nozzle_grades(pump: int) -> list[tuple[str, int]]:
 
 
 def demo_config(data: Path, line_url: str, port: int, pumps: int,
-                broker: str | None = None, public_key: Path | None = None) -> str:
+                broker: str | None = None, public_key: Path | None = None,
+                gauge_url: str | None = None) -> str:
     parts = [
         '# Written by `forecourt demo` at every start; edit config/station.example.toml instead.',
         '[station]\nid = "XJ-DEMO-0001"\nname = "乌鲁木齐演示加油站"\ntimezone = "Asia/Shanghai"',
@@ -67,6 +74,8 @@ def demo_config(data: Path, line_url: str, port: int, pumps: int,
     parts.append(f'[voice]\noutput = "files"\nfolder = "{root / "voice"}"')
     if broker is not None:
         parts.append(f'[sync]\nbroker = "{broker}"\ncloud_public_key = "{public_key}"')
+    if gauge_url is not None:
+        parts.append(demo_tanks_toml(gauge_url))
     nozzle = 1
     for number in range(1, pumps + 1):
         mode = "attendant" if number <= (pumps + 1) // 2 else "auto"
@@ -191,6 +200,7 @@ def _banner(station: Station, sim: Simulator, config_path: Path) -> None:
     demo users:       {users}
     health:           http://127.0.0.1:{station.port}/api/v1/health
     pump simulator:   {sim.url} (control API: {sim.control_url})
+    tanks:            http://127.0.0.1:{station.port}/api/v1/tanks (a simulated gauge console)
     config and data:  {config_path.parent} (receipts in receipts/, announcements in voice/)
   Ctrl-C stops it.
 """, file=sys.stderr, flush=True)
@@ -206,12 +216,16 @@ async def run_demo(*, data: Path, port: int, broker: str | None, pumps: int,
     private_key = public_key = None
     if broker is not None:
         private_key, public_key = await asyncio.to_thread(_demo_keys, data / "keys")
-    async with run_simulator(_simulated_pumps(db, pumps), control_port=0, seed=seed) as sim:
+    async with run_simulator(_simulated_pumps(db, pumps), control_port=0, seed=seed) as sim, \
+            run_gauge_simulator(demo_tank_settings()) as gauges:
         assert sim.url is not None
         config_path = data / "station.toml"
-        config_path.write_text(demo_config(data, sim.url, port, pumps, broker, public_key),
-                               "utf-8")
+        config_path.write_text(demo_config(data, sim.url, port, pumps, broker, public_key,
+                                           gauges.url("console")), "utf-8")
         config = load_config(config_path)
+        if config.tanks is not None:
+            # The tanks fall as the simulated pumps dispense.
+            gauges.follow(sim, pump_nozzle_tanks(config.tanks, config.pumps))
         _ensure_users(db)
         station = Station(config)
         async with asyncio.TaskGroup() as tasks:

@@ -37,6 +37,7 @@ from edge.outbox import LedgerOutbox
 from edge.pricing import PriceScheduler
 from edge.receipts import ReceiptService
 from edge.store import Store, StoreUnavailable
+from edge.tanks import TankMonitor
 from sync.envelope import event_envelope
 from sync.inbox import Inbox
 from sync.keys import load_public_key
@@ -79,6 +80,7 @@ class Station:
         self.link: CloudLink | None = None
         self.receipts: ReceiptService | None = None
         self.announcer: Announcer | None = None
+        self.tanks: TankMonitor | None = None
         self.port: int | None = None
 
     def now(self) -> datetime:
@@ -136,6 +138,13 @@ class Station:
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
+                if cfg.tanks is not None:
+                    self.tanks = TankMonitor(cfg.tanks, pumps=cfg.pumps, ledger=self.ledger,
+                                             hub=self.hub, clock=self.clock, zone=self.zone)
+                    stack.callback(self.tanks.close)
+                    await self.tanks.start()
+                    tanks = self.tanks
+                    self.commands.data_sources["tanks"] = lambda request: tanks.view()
                 if cfg.printer is not None:
                     self.receipts = await stack.enter_async_context(
                         ReceiptService.for_station(cfg, cfg.printer, self.ledger,
@@ -166,6 +175,8 @@ class Station:
                           tasks.create_task(self._housekeeping(), name="housekeeping")]
             if self.link is not None:
                 background.append(tasks.create_task(self._feed_link(self.link), name="link-feed"))
+            if self.tanks is not None:
+                background.append(tasks.create_task(self.tanks.run(), name="tanks"))
             while not server.started:
                 if serving.done():
                     raise RuntimeError(f"cannot serve the API on {cfg.api.host}:{cfg.api.port}")

@@ -272,6 +272,13 @@ def create_app(station: "Station") -> FastAPI:
         station.receipts.retry_now()
         return station.receipts.status()
 
+    @app.get("/api/v1/tanks")
+    async def tanks(_: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
+        if station.tanks is None:
+            return {"tanks": []}
+        view: dict[str, Any] = await station.tanks.view()
+        return view
+
     @app.get("/metrics")
     async def metrics() -> Response:
         body, content_type = render_metrics(station)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:  # the device sections live in their own modules, which import this one
     from .printer import Printer
+    from .tanks import TankSettings
     from .voice import VoiceConfig
 
 
@@ -158,6 +159,7 @@ class StationConfig:
     warnings: tuple[str, ...] = ()  # valid but probably not meant; the daemon logs them
     printer: Printer | None = None  # [printer]: receipts
     voice: VoiceConfig | None = None  # [voice]: announcements
+    tanks: TankSettings | None = None  # [[gauges]], [[tanks]], [wetstock]: wetstock
 
     # Lookups scan short tuples (a station has tens of nozzles), which keeps the object plain data.
 

@@ -73,5 +73,9 @@ def describe(config: StationConfig) -> str:
         v = config.voice.speech
         out.append(f"Voice: {'on' if config.voice.enabled else 'off'}, {v.output.value}"
                    f" ({v.voice})")
+    if config.tanks is not None:
+        for tank in config.tanks.tanks:
+            out.append(f"Tank {tank.number}: grade {tank.grade}, {tank.capacity} L, "
+                       f"gauge {tank.gauge}")
     out.extend(f"Warning: {warning}" for warning in config.warnings)
     return "\n".join(out)

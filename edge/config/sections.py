@@ -39,6 +39,7 @@ from .model import (
     Sync,
 )
 from .printer import check_printer, read_printer
+from .tanks import check_tanks, read_tanks
 from .voice import read_voice
 
 T = TypeVar("T")
@@ -89,6 +90,7 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
     printer = read_printer(printer_table, ctx) if printer_table else None
     voice_table = root.table("voice")
     voice = read_voice(voice_table, ctx) if voice_table else None
+    tanks = read_tanks(root, ctx)
     root.done()
 
     parts = Parts(
@@ -102,6 +104,9 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
     run_checks(parts, ctx.findings)
     if printer is not None and storage is not None:
         check_printer(printer, storage.path, ctx.findings)
+    if tanks is not None:
+        check_tanks(tanks, grade_codes=[str(n.value) for n in parts.grade_codes], pumps=pumps,
+                    findings=ctx.findings)
     if ctx.findings.errors:
         return None
     # No errors means every reader returned its object.
@@ -118,6 +123,7 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
         warnings=tuple(ctx.findings.warnings),
         printer=printer,
         voice=voice,
+        tanks=tanks if tanks and tanks.tanks else None,
     )
 
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from drivers.gauges import (
+    GaugeUrl,
     ProbeMap,
     Register,
     RegisterKind,
@@ -31,7 +32,6 @@ from drivers.gauges import (
     ValueType,
     WordOrder,
 )
-from drivers.gauges.url import GaugeUrl
 
 from ._reader import REQUIRED, Findings, Required, Table, one_of, quote
 from .model import Pump

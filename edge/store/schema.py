@@ -175,7 +175,71 @@ _V2 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Tanks: gauge readings (the history reports and the daily reconciliation read), the alerts
+# open now, detected deliveries and each day's wetstock reconciliation.
+_V3 = (
+    # closes_day: the station-local date (YYYY-MM-DD) this reading closes; the next day's
+    # reconciliation opens with it. Other readings are the history behind tank.reading events.
+    """CREATE TABLE tank_readings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tank INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        level_mm TEXT NOT NULL,
+        water_mm TEXT,
+        temperature_c TEXT,
+        volume_l TEXT NOT NULL,
+        ullage_l TEXT NOT NULL,
+        closes_day TEXT
+    )""",
+    "CREATE INDEX tank_readings_by_tank ON tank_readings (tank, read_at)",
+    "CREATE UNIQUE INDEX tank_day_closes ON tank_readings (tank, closes_day) "
+    "WHERE closes_day IS NOT NULL",
+    # data: the raise event's data, as the API shows the alert.
+    """CREATE TABLE tank_alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tank INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        raised_at TEXT NOT NULL,
+        cleared_at TEXT,
+        data TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX tank_alerts_open ON tank_alerts (tank, kind) WHERE cleared_at IS NULL",
+    """CREATE TABLE tank_deliveries (
+        id TEXT PRIMARY KEY,
+        tank INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT NOT NULL,
+        volume_l TEXT NOT NULL,
+        start_volume_l TEXT NOT NULL,
+        end_volume_l TEXT NOT NULL,
+        sold_l TEXT NOT NULL,
+        detected_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX tank_deliveries_by_tank ON tank_deliveries (tank, ended_at)",
+    """CREATE TABLE tank_reconciliations (
+        tank INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        opening_at TEXT NOT NULL,
+        closing_at TEXT NOT NULL,
+        opening_l TEXT NOT NULL,
+        deliveries_l TEXT NOT NULL,
+        sales_l TEXT NOT NULL,
+        expected_l TEXT NOT NULL,
+        closing_l TEXT NOT NULL,
+        variance_l TEXT NOT NULL,
+        tolerance_l TEXT NOT NULL,
+        flagged INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (tank, day)
+    )""",
+    # The reconciliation sums a tank's sales by nozzle and time.
+    "CREATE INDEX sales_by_nozzle_time ON sales (nozzle, ended_at)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

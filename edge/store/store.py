@@ -12,7 +12,8 @@ read the clock under the lock, so the times of events follow their seq order.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -40,12 +41,20 @@ from edge.store import (
     orders,
     prices,
     schedules,
+    tanks,
     users,
 )
 from edge.store.codec import text_dec, text_time, time_text
 from edge.store.db import Clock, Database, utc_now
 from edge.store.errors import UserLocked
 from edge.store.ids import IdMaker
+from edge.store.tanks import (
+    AlertChange,
+    Delivery,
+    Reconciliation,
+    TankAlert,
+    TankReading,
+)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
@@ -449,3 +458,89 @@ class Store:
             TotalsReading(pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), source)
             for pump, nozzle, volume, amount, at, source in rows
         ]
+
+    # --- tanks
+
+    def record_tank_readings(self, readings: Sequence[TankReading]) -> list[Event]:
+        """Stores readings as history, each with its `tank.reading` event, in one transaction."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return tanks.record_readings(conn, self._ids, now, readings, self.zone)
+
+    def latest_tank_readings(self) -> list[TankReading]:
+        """The newest stored reading of every tank."""
+        with self._db.read() as conn:
+            return tanks.latest_readings(conn)
+
+    def tank_readings(
+        self, tank: int, *, since: datetime, until: datetime, limit: int = 1000
+    ) -> list[TankReading]:
+        """A tank's readings with since <= read_at < until, oldest first."""
+        with self._db.read() as conn:
+            return tanks.readings(conn, tank, since, until, limit)
+
+    def change_tank_alerts(self, changes: Sequence[AlertChange]) -> list[Event]:
+        """Raises and clears alerts with their `tank.alert` events; a raise of an open alert
+        or a clear of a closed one writes nothing."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return tanks.change_alerts(conn, self._ids, now, changes, self.zone)
+
+    def open_tank_alerts(self) -> list[TankAlert]:
+        with self._db.read() as conn:
+            return tanks.open_alerts(conn)
+
+    def record_delivery(
+        self,
+        *,
+        tank: int,
+        grade: str,
+        started_at: datetime,
+        ended_at: datetime,
+        volume_l: Decimal,
+        start_volume_l: Decimal,
+        end_volume_l: Decimal,
+        sold_l: Decimal,
+    ) -> tuple[Delivery, Event]:
+        """A detected delivery and its `delivery.detected` event."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return tanks.record_delivery(
+                conn, self._ids, now, tank=tank, grade=grade, started_at=started_at,
+                ended_at=ended_at, volume_l=volume_l, start_volume_l=start_volume_l,
+                end_volume_l=end_volume_l, sold_l=sold_l, zone=self.zone,
+            )  # fmt: skip
+
+    def deliveries(self, *, tank: int | None = None, limit: int = 100) -> list[Delivery]:
+        with self._db.read() as conn:
+            return tanks.deliveries(conn, tank, limit)
+
+    def last_tank_close(self, tank: int) -> tuple[date, datetime] | None:
+        """The newest day closed for `tank` and when its closing reading was taken."""
+        with self._db.read() as conn:
+            return tanks.last_close(conn, tank)
+
+    def close_tank_day(
+        self,
+        reading: TankReading,
+        day: date,
+        *,
+        nozzles: Sequence[int],
+        tolerance: Callable[[Decimal], Decimal],
+    ) -> tuple[Reconciliation | None, Event | None]:
+        """Stores `reading` as the close of `day` and reconciles the tank since its previous
+        close, the discrepancy event (beyond `tolerance(sales)`) in the same transaction.
+        (None, None) for a tank's first close, and when `day` is closed already."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return tanks.close_day(
+                conn, self._ids, now, reading, day, nozzles=nozzles, tolerance=tolerance,
+                zone=self.zone,
+            )  # fmt: skip
+
+    def reconciliations(
+        self, *, tank: int | None = None, limit: int = 100
+    ) -> list[Reconciliation]:
+        """Daily reconciliations, newest day first."""
+        with self._db.read() as conn:
+            return tanks.reconciliations(conn, tank, limit)

@@ -36,7 +36,8 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert response.status_code == 200, response.text
     health = response.json()
     assert set(health) == {"status", "station_id", "version", "boot_id", "lines", "storage",
-                           "sync"}
+                           "sync", "printer"}
+    assert health["printer"] is None  # no [printer] in this station's config
     assert health["status"] == "ok"
     assert health["station_id"] == "XJ-TEST-0001"
     assert health["version"] == __version__
