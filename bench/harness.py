@@ -363,3 +363,28 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile: the smallest value with at least ``share`` of them at or below."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@asynccontextmanager
+async def mosquitto_child(folder: Path, start_timeout: float = 10.0) -> AsyncIterator[Any]:
+    """A fresh Mosquitto (the tests' config) as a child that dies with the bench.
+
+    TCP_NODELAY as in config/mosquitto/mosquitto.conf: with Nagle, PUBACKs wait for the next
+    packet. Yields the ``tests.mosquitto.Mosquitto`` config (``.url``, ``.port``).
+    """
+    from tests.mosquitto import Mosquitto, mosquitto_binary
+
+    config = Mosquitto(folder, extra="set_tcp_nodelay true")
+    argv = [mosquitto_binary(), "-c", str(config.config)]
+    with Child("mosquitto", argv, folder / "mosquitto.out") as child:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            child.check_alive()
+            try:
+                with socket.create_connection(("127.0.0.1", config.port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"mosquitto did not listen: {child.log_tail()}") from None
+                await asyncio.sleep(0.05)
+        yield config

@@ -51,17 +51,16 @@ sys.path.insert(0, str(REPO))  # tests.mosquitto
 sys.path.append(str(BENCH))  # harness, after every package
 
 import aiomqtt  # noqa: E402
-from harness import BenchError, Child, machine  # noqa: E402
+from harness import BenchError, machine, mosquitto_child  # noqa: E402
 
 from edge.hub import EventHub  # noqa: E402
 from edge.ledger import Ledger  # noqa: E402
-from edge.model import Event  # noqa: E402
+from edge.outbox import LedgerOutbox  # noqa: E402
 from edge.store import Store  # noqa: E402
 from simulator.cloud import CloudPeer  # noqa: E402
 from sync.envelope import event_envelope  # noqa: E402
 from sync.link import CloudLink  # noqa: E402
 from sync.topics import encode  # noqa: E402
-from tests.mosquitto import Mosquitto, mosquitto_binary  # noqa: E402
 
 SID = "BENCH-SYNC-0001"
 THIS_FILE = str(Path(__file__).resolve())
@@ -72,40 +71,9 @@ Report = dict[str, Any]
 
 @asynccontextmanager
 async def broker(folder: Path) -> AsyncIterator[str]:
-    """A fresh Mosquitto (the tests' config) as a child that dies with the bench; its URL."""
-    # Writes the tests' config; started here as a Child instead. TCP_NODELAY as in
-    # config/mosquitto/mosquitto.conf: with Nagle, PUBACKs wait for the next packet.
-    config = Mosquitto(folder, extra="set_tcp_nodelay true")
-    argv = [mosquitto_binary(), "-c", str(config.config)]
-    with Child("mosquitto", argv, folder / "mosquitto.out") as child:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            child.check_alive()
-            try:
-                with socket.create_connection(("127.0.0.1", config.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"mosquitto did not listen: {child.log_tail()}") from None
-                await asyncio.sleep(0.05)
+    """A fresh Mosquitto as a child that dies with the bench; its URL."""
+    async with mosquitto_child(folder, START_TIMEOUT) as config:
         yield config.url
-
-
-class LedgerOutbox:
-    """The store's outbox as the link reads it, through the daemon's Ledger."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-
-    async def pending(self, after_seq: int, limit: int) -> list[Event]:
-        store = self._ledger.store
-        return await self._ledger.read(store.outbox_pending, after_seq=after_seq, limit=limit)
-
-    async def ack(self, upto_seq: int) -> int:
-        return await self._ledger.write(self._ledger.store.outbox_ack, upto_seq)
-
-    async def backlog(self) -> int:
-        return await self._ledger.read(self._ledger.store.outbox_backlog)
 
 
 def sale_data(seq: int) -> dict[str, Any]:
