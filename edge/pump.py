@@ -22,10 +22,8 @@ from drivers.dart import (
     CD2,
     CD3,
     CD4,
-    CD5,
     DC1,
     DC2,
-    DC103,
     DartCommandError,
     PumpCommand,
     PumpStatus,
@@ -44,8 +42,9 @@ from edge.errors import (
     StorageUnavailable,
 )
 from edge.ledger import Ledger
-from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading, decimal_str
+from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading
 from edge.pump_link import Line, PumpLink
+from edge.recovery import program_prices, reconcile_totals
 from edge.states import (
     AuthorizationSignal,
     AuthorizationState,
@@ -56,7 +55,7 @@ from edge.states import (
     fuelling_point_next,
 )
 from edge.store import StoreUnavailable
-from edge.units import MAX_RAW_3, UnitError, from_raw, to_raw
+from edge.units import UnitError, from_raw, to_raw
 from edge.views import pump_view
 
 log = logging.getLogger(__name__)
@@ -225,7 +224,7 @@ class PumpController(PumpLink):
         last_fill = (from_raw(info.volume, self._dv), from_raw(info.amount, self._da))
         for logical in sorted(self._by_logical):
             reading = await self._read_totals(logical)
-            await self._reconcile_totals(reading, logical, last_fill, active)
+            await reconcile_totals(self, reading, logical, last_fill, active)
         for auth in active:
             if self.auth is None or auth.id != self.auth.id:
                 flowed = auth.state == AuthorizationState.FUELLING
@@ -233,7 +232,7 @@ class PumpController(PumpLink):
                 await self._auth_signal(auth, ended,
                                         reason="the pump no longer holds it after a restart")
         self.auth = None
-        await self._program_prices(status)
+        await program_prices(self, status)
         self.ready = True
         current = self.status or status
         if current is PumpStatus.NOT_PROGRAMMED:
@@ -247,100 +246,6 @@ class PumpController(PumpLink):
             if self.nozzle_out:
                 self._signal(PumpSignal.NOZZLE_OUT)
         log.info("pump %d ready (%s)", self.number, current.name)
-
-    async def _reconcile_totals(self, reading: TotalsReading, logical: int,
-                                last_fill: tuple[Decimal, Decimal],
-                                active: list[Authorization]) -> None:
-        """Compare a nozzle's totals with the last we recorded: recover what happened meanwhile."""
-        store = self.ledger.store
-        previous = await self.ledger.read(store.last_totals, self.number, reading.nozzle)
-        if previous is None:
-            await self.ledger.write(store.record_totals,
-                                    _with_source(reading, "baseline"))
-            return
-        delta_volume = reading.volume_total - previous.volume_total
-        delta_amount = reading.amount_total - previous.amount_total
-        if delta_volume == 0:
-            return
-        if delta_volume < 0:
-            await self.ledger.append_event("reconciliation.discrepancy", {
-                "kind": "totals_went_back", "pump": self.number, "nozzle": reading.nozzle,
-                "previous": str(previous.volume_total), "now": str(reading.volume_total)})
-            await self.ledger.write(store.record_totals, _with_source(reading, "rebaseline"))
-            return
-        # Fuel left this nozzle while nobody recorded it: rebuild the sale from the pump.
-        volume, amount = last_fill
-        discrepancies: list[dict[str, Any]] = []
-        if volume != delta_volume:
-            discrepancies.append({
-                "kind": "rebuilt_from_totals", "pump": self.number, "nozzle": reading.nozzle,
-                "last_filling_volume": decimal_str(volume, self._dv),
-                "totals_delta_volume": str(delta_volume),
-                "message": "the pump's last filling does not cover the totals delta; "
-                           "sale rebuilt from the totalizers"})
-            volume, amount = delta_volume, delta_amount
-        auth = self._authorization_for(logical, active)
-        self.auth = auth
-        price = self.pump_price or self.prices.price(self._by_logical[logical].grade)
-        sale = self._new_sale(logical=logical, volume=volume, amount=amount, price=price,
-                              before=previous, after=reading, recovered=True,
-                              extra=discrepancies)
-        recorded, created = await self.ledger.record_sale(sale)
-        if created:
-            self._told_sale(recorded)
-            log.warning("pump %d: recovered sale %s (%s L, %s) that ended while it could not "
-                        "be recorded (controller down, line down or power cut)", self.number,
-                        recorded.id, recorded.volume, recorded.amount)
-        self.auth = None
-
-    def _authorization_for(self, logical: int,
-                           active: list[Authorization]) -> Authorization | None:
-        number = self._by_logical[logical].number
-        for auth in reversed(active):
-            if auth.nozzle in (None, number):
-                return auth
-        return None
-
-    async def _program_prices(self, status: PumpStatus) -> None:
-        """CD5 with every nozzle's price, then read back (DC103) before allowing sales."""
-        highest = max(self._by_logical)
-        raw: list[int] = []
-        for logical in range(1, highest + 1):
-            nozzle = self._by_logical.get(logical)
-            price = self.prices.price(nozzle.grade) if nozzle else None
-            raw.append(to_raw(price, self._dp, maximum=MAX_RAW_3) if price else 0)
-        price_set_id = self.prices.price_set_id
-        await self.line.command(self.address, [CD5(tuple(raw))])
-        expected = tuple(raw)
-        if self.policy.price_readback:
-            readback = await self._ask([CD1(PumpCommand.RETURN_PRICES)], DC103)
-            got = tuple(readback.prices[: len(expected)])
-        else:
-            got = expected  # configured off: the pump is trusted to have taken CD5
-        self.prices_ok = got == expected
-        if not self.prices_ok:
-            await self.ledger.append_event("pump.alarm", {
-                "pump": self.number, "kind": "price_readback_mismatch",
-                "expected": [decimal_str(from_raw(p, self._dp), self._dp) for p in expected],
-                "read_back": [decimal_str(from_raw(p, self._dp), self._dp) for p in got],
-                "message": "the pump does not show the prices it was sent; sales are refused"})
-            log.error("pump %d: price read-back mismatch %s != %s", self.number, got, expected)
-        elif price_set_id is not None and price_set_id != self.price_set_id:
-            self.price_set_id = price_set_id
-            prices = {n.grade: from_raw(raw[n.logical - 1], self._dp)
-                      for n in self._by_logical.values()}
-            known = await self.ledger.read(self.ledger.store.pump_price_set, self.number)
-            if known != price_set_id:
-                await self.ledger.write(self.ledger.store.record_pump_prices, self.number,
-                                        price_set_id, prices)
-                await self.ledger.publish_new()
-        if status is PumpStatus.NOT_PROGRAMMED:
-            # The pump leaves "not programmed" by itself once it has prices, sometimes later.
-            try:
-                await self._wait_status(tuple(s for s in PumpStatus
-                                              if s is not PumpStatus.NOT_PROGRAMMED), 5.0)
-            except TimeoutError:
-                log.warning("pump %d still not programmed after its prices", self.number)
 
     # ----------------------------------------------------------------- authorize and stop
 
@@ -554,12 +459,3 @@ class PumpController(PumpLink):
 
     def view(self) -> dict[str, Any]:
         return pump_view(self)
-
-
-def _with_source(reading: TotalsReading, source: str) -> TotalsReading:
-    return TotalsReading(pump=reading.pump, nozzle=reading.nozzle,
-                         volume_total=reading.volume_total, amount_total=reading.amount_total,
-                         read_at=reading.read_at, source=source)
-
-
-__all__ = ["PumpController"]
