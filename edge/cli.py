@@ -96,6 +96,25 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig
+    from edge.store import Store, StoreError
+
+    config = _load(args.config, check_files=False)
+    assert isinstance(config, StationConfig)
+    try:
+        with Store.open(config.storage.path) as store:
+            check = store.audit_verify()
+    except StoreError as exc:
+        print(f"cannot read the audit log: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if check.ok:
+        print(f"audit log intact: {check.entries} entries")
+        return EXIT_OK
+    print(f"audit log broken at entry {check.first_broken}: {check.reason}")
+    return EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
@@ -154,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--pin", required=True, help="4-12 digits, or - to read it from stdin")
     add.add_argument("--config", required=True)
     add.set_defaults(func=cmd_user_add)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="check the audit log's hash chain; exit 1 and "
+                                  "name the first broken entry when it is not intact")
+    verify.add_argument("--config", required=True)
+    verify.set_defaults(func=cmd_audit_verify)
     return parser
 
 

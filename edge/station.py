@@ -25,6 +25,7 @@ from edge import __version__
 from edge.announcer import Announcer
 from edge.api.app import create_app
 from edge.api.auth import Sessions
+from edge.audit import command_auditor
 from edge.commands import CommandHandlers
 from edge.config import StationConfig, Sync
 from edge.forecourt import Forecourt
@@ -36,6 +37,7 @@ from edge.orders import Orders
 from edge.outbox import LedgerOutbox
 from edge.pricing import PriceScheduler
 from edge.receipts import ReceiptService
+from edge.shifts import ShiftService, nozzle_grades
 from edge.store import Store, StoreUnavailable
 from edge.tanks import TankMonitor
 from sync.envelope import event_envelope
@@ -77,6 +79,7 @@ class Station:
         self.orders: Orders
         self.pricing: PriceScheduler
         self.commands: CommandHandlers
+        self.shifts: ShiftService
         self.link: CloudLink | None = None
         self.receipts: ReceiptService | None = None
         self.announcer: Announcer | None = None
@@ -127,6 +130,13 @@ class Station:
         self.store = await asyncio.to_thread(Store.open, cfg.storage.path, zone=self.zone)
         self.ledger = Ledger(self.store, self.hub, zone=self.zone)
         try:
+            # Before any pump is read: every sale from the first start on belongs to a shift.
+            self.shifts = ShiftService(ledger=self.ledger, grades=nozzle_grades(cfg),
+                                       station_name=cfg.station.name)
+            try:
+                await self.shifts.open_first()
+            except StoreUnavailable as exc:
+                log.error("cannot open the first shift now (%s); it opens on first use", exc)
             async with contextlib.AsyncExitStack() as stack:
                 forecourt = await stack.enter_async_context(
                     Forecourt(cfg, self.ledger, clock=self.clock))
@@ -138,6 +148,7 @@ class Station:
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
+                self.commands.data_sources["shift"] = self.shifts.data_source
                 if cfg.tanks is not None:
                     self.tanks = TankMonitor(cfg.tanks, pumps=cfg.pumps, ledger=self.ledger,
                                              hub=self.hub, clock=self.clock, zone=self.zone)
@@ -149,6 +160,7 @@ class Station:
                     self.receipts = await stack.enter_async_context(
                         ReceiptService.for_station(cfg, cfg.printer, self.ledger,
                                                    clock=self.clock))
+                    self.shifts.receipts = self.receipts
                 if cfg.voice is not None and cfg.voice.enabled:
                     self.announcer = await stack.enter_async_context(
                         Announcer.for_station(cfg.voice, cfg, self.ledger, clock=self.clock))
@@ -200,7 +212,7 @@ class Station:
         public_key = load_public_key(sync.cloud_public_key)
         inbox = Inbox(station_id=self.config.station.id, public_key=public_key,
                       remember=self._remember_command, handlers=self.commands.mapping(),
-                      clock=self.clock)
+                      clock=self.clock, audit=command_auditor(self.ledger))
         sid = self.config.station.id
         return CloudLink(station_id=sid, outbox=LedgerOutbox(self.ledger),
                          envelope=lambda event: event_envelope(sid, event, self.zone),

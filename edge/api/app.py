@@ -8,6 +8,7 @@ the controller. Swagger UI is off: it pulls scripts from a CDN and a station is 
 
 # No "from __future__ import annotations": FastAPI reads the Annotated dependencies at run time.
 import asyncio
+import json
 import logging
 from decimal import Decimal
 from importlib import resources
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge.api.auth import Permission, Session, may
 from edge.api.metrics import render_metrics
+from edge.audit import READ_METHODS, api_action, record, redact
 from edge.errors import StationError
 from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339
 from edge.store import StoreError, StoreUnavailable, UserLocked
@@ -47,6 +49,23 @@ def error_response(status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
+
+
+# A request body larger than this is recorded by its size only.
+AUDIT_BODY_LIMIT = 4096
+
+
+async def request_body(request: Request) -> Any:
+    """The request's JSON body for its audit entry, secrets masked; None when it has none."""
+    raw = await request.body()  # cached: the endpoint still reads it
+    if not raw:
+        return None
+    if len(raw) > AUDIT_BODY_LIMIT:
+        return {"bytes": len(raw)}
+    try:
+        return redact(json.loads(raw))
+    except ValueError:
+        return {"bytes": len(raw), "json": False}
 
 
 class Strict(BaseModel):
@@ -92,32 +111,40 @@ def create_app(station: "Station") -> FastAPI:
 
     # ------------------------------------------------------------- errors in one shape
 
+    def noted(request: Request, code: str) -> str:
+        # The audit middleware records the error code as the request's outcome.
+        request.state.error_code = code
+        return code
+
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        noted(request, exc.code)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error_response(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(StationError)
-    async def _station_error(_: Request, exc: StationError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+    async def _station_error(request: Request, exc: StationError) -> JSONResponse:
+        return error_response(exc.status, noted(request, exc.code), exc.message)
 
     @app.exception_handler(StoreUnavailable)
-    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return error_response(503, "storage_unavailable", f"the station cannot write: {exc}")
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return error_response(503, noted(request, "storage_unavailable"),
+                              f"the station cannot write: {exc}")
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else
                             str(err.get("msg", "invalid")))
-        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+        return error_response(422, noted(request, "invalid_request"),
+                              "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, noted(request, code), str(exc.detail))
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -126,6 +153,40 @@ def create_app(station: "Station") -> FastAPI:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.middleware("http")
+    async def _audit(request: Request, call_next: Any) -> Response:
+        # Every change asked by a logged-in user is recorded, done or refused (docs/audit.md),
+        # here in one place so that no endpoint can forget it. Logins are recorded by
+        # open_session, which alone knows the name tried.
+        session = None
+        login = request.method == "POST" and request.url.path == "/api/v1/session"
+        if (request.method not in READ_METHODS and not login
+                and request.url.path.startswith("/api/")):
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                # Looked up before the request runs: a logout ends the session.
+                session = station.sessions.get(token.strip())
+        if session is None:
+            response: Response = await call_next(request)
+            return response
+        body = await request_body(request)
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", None)
+        status = response.status_code
+        outcome = "ok" if status < 400 else getattr(request.state, "error_code", f"http_{status}")
+        params = {k: str(v) for k, v in request.path_params.items()}
+        details: dict[str, Any] = {"method": request.method, "path": request.url.path,
+                                   "status": status}
+        if body is not None:
+            details["body"] = body
+        await record(station.ledger, actor=session.user, role=session.role.value,
+                     action=api_action(request.method, template, request.url.path),
+                     target=",".join(params.values()) or None, outcome=outcome,
+                     details=details)
         return response
 
     # ------------------------------------------------------------- who is asking
@@ -161,11 +222,17 @@ def create_app(station: "Station") -> FastAPI:
                 station.store.verify_pin, body.user, body.pin,
                 max_attempts=api.pin_lockout_attempts, lockout=api.pin_lockout)
         except UserLocked as exc:
+            await record(station.ledger, actor=body.user, action="session.failed",
+                         outcome="user_locked")
             raise ApiError(429, "user_locked", f"too many wrong PINs; try again after "
                            f"{rfc3339(exc.until.astimezone(station.zone))}") from None
         if user is None:
+            await record(station.ledger, actor=body.user, action="session.failed",
+                         outcome="bad_credentials")
             raise ApiError(401, "bad_credentials", "unknown user or wrong PIN")
         session = station.sessions.open(user.name, Role(user.role))
+        await record(station.ledger, actor=user.name, role=session.role.value,
+                     action="session.open")
         return {"token": session.token, "role": session.role.value,
                 "expires_at": rfc3339(session.expires_at.astimezone(station.zone))}
 
@@ -278,6 +345,36 @@ def create_app(station: "Station") -> FastAPI:
             return {"tanks": []}
         view: dict[str, Any] = await station.tanks.view()
         return view
+
+    # ------------------------------------------------------------- shifts (班结)
+
+    @app.post("/api/v1/shifts/current/close")
+    async def close_shift(session: Annotated[Session, require(Permission.SHIFT_CLOSE)]
+                          ) -> dict[str, Any]:
+        report: dict[str, Any] = await station.shifts.close(user=session.user)
+        return report
+
+    async def shift_report(shift_id: int | None) -> dict[str, Any]:
+        report = await station.shifts.report(shift_id)
+        if report is None:
+            raise ApiError(404, "unknown_shift", f"there is no shift {shift_id}")
+        return report
+
+    @app.get("/api/v1/shifts/current")
+    async def current_shift(_: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
+        return await shift_report(None)
+
+    @app.get("/api/v1/shifts/{shift_id}")
+    async def shift(shift_id: int,
+                    _: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
+        return await shift_report(shift_id)
+
+    @app.get("/api/v1/audit")
+    async def audit(_: Annotated[Session, require(Permission.AUDIT)],
+                    since_seq: Annotated[int, Query(ge=0)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        rows = await station.ledger.read(station.store.audit_entries, since_seq, limit)
+        return {"entries": [e.to_api(station.zone) for e in rows]}
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -239,7 +239,62 @@ _V3 = (
     "CREATE INDEX sales_by_nozzle_time ON sales (nozzle, ended_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# The audit log: append-only and hash-chained. hash is sha256 over a canonical JSON of the
+# other columns and prev_hash (see audit.py), so an edited or removed row breaks the chain.
+# The triggers make a tamper deliberate: it needs dropping them first, and verify still sees it.
+_V4 = (
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    # How many entries were written: removing the newest rows is found by comparing (audit.py).
+    "INSERT INTO counters (name, value) VALUES ('audit_seq', 0)",
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END""",
+)
+
+# Shifts (班结): the shift open now and those closed. A shift owns the events (and so the sales,
+# whose seq is their event's) with start_seq < seq <= end_seq; end_seq is the seq of its
+# shift.closed event. totals_mark is MAX(totals.id) when it opened: a nozzle first read after
+# that opens the shift at its first reading. report: the closing report as JSON, frozen.
+_V5 = (
+    """CREATE TABLE shifts (
+        id INTEGER PRIMARY KEY,
+        opened_at TEXT NOT NULL,
+        opened_by TEXT,
+        start_seq INTEGER NOT NULL,
+        totals_mark INTEGER NOT NULL,
+        closed_at TEXT,
+        closed_by TEXT,
+        end_seq INTEGER,
+        report TEXT
+    )""",
+    # At most one shift is open.
+    "CREATE UNIQUE INDEX shifts_one_open ON shifts ((closed_at IS NULL)) WHERE closed_at IS NULL",
+    # The totalizers a shift opened and closed with, per nozzle.
+    """CREATE TABLE shift_totals (
+        shift INTEGER NOT NULL REFERENCES shifts (id),
+        side TEXT NOT NULL CHECK (side IN ('open', 'close')),
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        volume_total TEXT NOT NULL,
+        amount_total TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        PRIMARY KEY (shift, side, nozzle)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -12,7 +12,7 @@ read the clock under the lock, so the times of events follow their seq order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,7 @@ from edge.model import (
     User,
 )
 from edge.store import (
+    audit,
     authorizations,
     commands,
     events,
@@ -41,13 +42,16 @@ from edge.store import (
     orders,
     prices,
     schedules,
+    shifts,
     tanks,
     users,
 )
+from edge.store.audit import AuditCheck, AuditEntry
 from edge.store.codec import text_dec, text_time, time_text
 from edge.store.db import Clock, Database, utc_now
 from edge.store.errors import UserLocked
 from edge.store.ids import IdMaker
+from edge.store.shifts import Shift
 from edge.store.tanks import (
     AlertChange,
     Delivery,
@@ -544,3 +548,81 @@ class Store:
         """Daily reconciliations, newest day first."""
         with self._db.read() as conn:
             return tanks.reconciliations(conn, tank, limit)
+
+    # --- audit log (see audit.py)
+
+    def audit_append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: str = "ok",
+        role: str | None = None,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Appends one hash-chained entry in its own transaction."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return audit.append(conn, now, actor=actor, action=action, outcome=outcome,
+                                role=role, target=target, details=details)
+
+    def audit_entries(self, since_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
+        """Entries with seq > since_seq, oldest first."""
+        with self._db.read() as conn:
+            return audit.since(conn, since_seq, limit)
+
+    def audit_verify(self) -> AuditCheck:
+        """Walks the whole chain: intact, or the first entry altered or missing."""
+        verifier = audit.Verifier()
+        after = 0
+        while True:
+            # One read per batch: appends (and sales) go on in between.
+            with self._db.read() as conn:
+                rows = audit.batch(conn, after, audit.VERIFY_BATCH)
+                written = audit.written(conn)
+            verifier.feed(rows)
+            if verifier.broken is not None or len(rows) < audit.VERIFY_BATCH:
+                return verifier.finish(written)
+            after = rows[-1][0]
+
+    # --- shifts
+
+    def open_first_shift(self) -> tuple[Shift, bool]:
+        """(the open shift, False) when the station has shifts; else (shift 1, True), opened
+        now with the totalizer readings then known."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return shifts.open_first(conn, now)
+
+    def current_shift(self) -> Shift | None:
+        with self._db.read() as conn:
+            return shifts.current(conn)
+
+    def get_shift(self, shift_id: int) -> Shift | None:
+        with self._db.read() as conn:
+            return shifts.get(conn, shift_id)
+
+    def shift_report(
+        self, shift_id: int | None, *, grades: Mapping[int, str]
+    ) -> dict[str, Any] | None:
+        """The report of shift `shift_id` (None: the open one): frozen once closed, the running
+        figures while open. None when there is no such shift."""
+        with self._db.read() as conn:
+            shift = shifts.current(conn) if shift_id is None else shifts.get(conn, shift_id)
+            if shift is None:
+                return None
+            now = self._db.now()
+            return shifts.running_report(conn, shift, now, grades=grades, zone=self.zone)
+
+    def close_shift(
+        self, *, closed_by: str, grades: Mapping[int, str]
+    ) -> tuple[Shift, Shift, Event]:
+        """One transaction: the open shift's closing totals (the latest reading of every
+        nozzle), its report, the next shift opened with those totals, and the `shift.closed`
+        event whose data is the report. Returns (closed shift, next shift, event).
+        Raises NoOpenShift before the first shift was opened."""
+        with self._db.write() as conn:
+            now = self._db.now()
+            return shifts.close(conn, self._ids, now, closed_by=closed_by, grades=grades,
+                                zone=self.zone)  # fmt: skip
