@@ -80,7 +80,8 @@ class PriceScheduler:
             # Wake at the next effective time, on a new schedule, or every minute (a clock jump
             # must not leave a schedule waiting for hours).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(timeout or 60.0, 60.0))
+                async with asyncio.timeout(min(timeout or 60.0, 60.0)):
+                    await self._wake.wait()
 
     async def _apply(self, schedule: PriceSchedule) -> None:
         applied = await self.ledger.write(self.store.apply_price_schedule, schedule.price_set_id)

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge.api.auth import Permission, Session, may
 from edge.api.metrics import render_metrics
+from edge.api.operations import register as register_operations
 from edge.audit import READ_METHODS, api_action, record, redact
 from edge.errors import StationError
 from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339
@@ -365,7 +367,7 @@ def create_app(station: "Station") -> FastAPI:
         return await shift_report(None)
 
     @app.get("/api/v1/shifts/{shift_id}")
-    async def shift(shift_id: int,
+    async def shift(shift_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)],
                     _: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
         return await shift_report(shift_id)
 
@@ -375,6 +377,8 @@ def create_app(station: "Station") -> FastAPI:
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         rows = await station.ledger.read(station.store.audit_entries, since_seq, limit)
         return {"entries": [e.to_api(station.zone) for e in rows]}
+
+    register_operations(app, station, require, ApiError)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -416,11 +420,23 @@ def create_app(station: "Station") -> FastAPI:
             finally:
                 receiver.cancel()
 
+    # The console's script and style are files of their own so that the policy allows no
+    # inline code at all; the receipt preview is fetched with the token and shown as a blob.
+    console_policy = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
+                                                 "connect-src 'self'; frame-ancestors 'none'"}
+    console_assets = {"console.js": "text/javascript", "console.css": "text/css",
+                      "console.svg": "image/svg+xml"}
+
     @app.get("/", response_class=HTMLResponse)
     async def console() -> HTMLResponse:
         page = resources.files("edge").joinpath("static/console.html").read_text("utf-8")
-        return HTMLResponse(page, headers={
-            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                       "style-src 'self' 'unsafe-inline'; connect-src 'self'"})
+        return HTMLResponse(page, headers=console_policy)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def console_asset(name: str) -> Response:
+        if name not in console_assets:
+            raise ApiError(404, "not_found", f"there is no {name}")
+        body = resources.files("edge").joinpath("static", name).read_bytes()
+        return Response(body, media_type=console_assets[name], headers=console_policy)
 
     return app

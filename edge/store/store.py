@@ -626,3 +626,13 @@ class Store:
             now = self._db.now()
             return shifts.close(conn, self._ids, now, closed_by=closed_by, grades=grades,
                                 zone=self.zone)  # fmt: skip
+
+    # --- reports
+
+    def sales_ended_between(self, start: datetime, end: datetime) -> list[Sale]:
+        """Sales whose fill ended in [start, end), with their payments, in seq order."""
+        # Imported here so that this block stands alone at the end of the class.
+        from edge.store import reports
+
+        with self._db.read() as conn:
+            return reports.sales_ended_between(conn, start, end)
