@@ -382,7 +382,7 @@ def create_app(station: "Station") -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        body, content_type = render_metrics(station)
+        body, content_type = await asyncio.to_thread(render_metrics, station)
         return Response(body, media_type=content_type)
 
     @app.websocket("/api/v1/events")

@@ -7,6 +7,8 @@ keep in step and nothing counted twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -60,6 +62,40 @@ class StationCollector(Collector):
                                 value=float(len(station.sessions)))
         yield GaugeMetricFamily("forecourt_event_subscribers", "live event subscribers",
                                 value=float(station.hub.subscribers))
+        yield from self._today(station)
+        if station.link is not None:
+            yield GaugeMetricFamily("forecourt_cloud_connected", "1 while the MQTT link is up",
+                                    value=1.0 if station.link.connected else 0.0)
+            yield CounterMetricFamily("forecourt_cloud_events_resent",
+                                      "events sent again (reconnects, ack timeouts)",
+                                      value=float(station.link.resent))
+        if station.receipts is not None:
+            status = station.receipts.status()
+            yield GaugeMetricFamily("forecourt_printer_pending_jobs",
+                                    "print jobs waiting for the printer",
+                                    value=float(status["pending_jobs"]))
+
+    @staticmethod
+    def _today(station: Station) -> Iterator[Metric]:
+        """Today's sales (station time) by grade: the figures a manager watches."""
+        now = station.now()
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        sales = station.store.sales_ended_between(start, now + timedelta(seconds=1))
+        volume = GaugeMetricFamily("forecourt_sales_today_litres",
+                                   "litres sold today (station time)", labels=["grade"])
+        amount = GaugeMetricFamily("forecourt_sales_today_yuan",
+                                   "sales amount today (station time)", labels=["grade"])
+        count = GaugeMetricFamily("forecourt_sales_today", "sales today (station time)",
+                                  labels=["grade"])
+        for grade in station.config.grades:
+            mine = [sale for sale in sales if sale.grade == grade.code]
+            # Decimal sums, turned into the exposition format's floats only at the edge.
+            volume.add_metric([grade.code], float(sum((s.volume for s in mine), Decimal(0))))
+            amount.add_metric([grade.code], float(sum((s.amount for s in mine), Decimal(0))))
+            count.add_metric([grade.code], float(len(mine)))
+        yield volume
+        yield amount
+        yield count
 
 
 def render_metrics(station: Station) -> tuple[bytes, str]:

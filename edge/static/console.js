@@ -252,16 +252,74 @@ async function loadPrices() {
   try { data = await api("GET", "/api/v1/prices"); }
   catch (e) { $("prices-panel").hidden = true; return; }  // a station without the price endpoint
   $("prices-panel").hidden = false;
-  const current = data.current || data;
-  const grades = current.grades || current.prices || data.grades || [];
+  const grades = data.grades || [];
   $("prices").querySelector("tbody").replaceChildren(...grades.map((g) =>
-    el("tr", {}, el("td", { textContent: (g.grade || g.code) + "#" }), el("td", { textContent: g.name || "" }),
+    el("tr", {}, el("td", { textContent: g.grade + "#" }), el("td", { textContent: g.name || "" }),
       el("td", { textContent: "￥" + g.price + " /升" }))));
-  const plans = data.schedules || data.scheduled || data.pending || [];
+  $("price-grade").replaceChildren(...grades.map((g) =>
+    el("option", { value: g.grade, textContent: g.name || g.grade })));
+  const STATE_NAME = { pending: "待生效", applied: "已生效" };
+  const plans = data.schedules || [];
   $("schedule").querySelector("tbody").replaceChildren(...(plans.length ? plans.map((s) =>
-    el("tr", {}, el("td", { textContent: s.effective_at || s.at || "" }),
-      el("td", { textContent: (s.grades || s.prices || []).map((g) => (g.grade || g.code) + "# ￥" + g.price).join("  ") }),
-      el("td", { textContent: s.status || "" }))) : [el("tr", {}, el("td", { textContent: "没有调价计划" }))]));
+    el("tr", {}, el("td", { textContent: clock(s.effective_at) }),
+      el("td", { textContent: Object.entries(s.prices || {}).map(([g, p]) => g + "# ￥" + p).join("  ") }),
+      el("td", { textContent: STATE_NAME[s.state] || s.state || "" }),
+      el("td", { textContent: s.source || "" }))) : [el("tr", {}, el("td", { textContent: "没有调价计划" }))]));
+}
+
+async function submitPrice(ev) {
+  ev.preventDefault();
+  const body = { prices: { [$("price-grade").value]: $("price-value").value.trim() } };
+  const at = $("price-at").value;
+  if (at) body.effective_at = new Date(at).toISOString();
+  else body.emergency = true;
+  try {
+    await api("POST", "/api/v1/prices", body);
+    $("price-msg").textContent = at ? "已排入调价计划" : "已立即调价，加油机空闲时生效";
+    $("price-value").value = "";
+    await loadPrices();
+  } catch (e) { $("price-msg").textContent = e.message; }
+}
+
+function bars(title, rows) {
+  // rows: [label, amount text]; bar widths relative to the largest amount.
+  const max = Math.max(0, ...rows.map((r) => Number(r[1]) || 0));
+  return el("div", { className: "chart" }, el("h3", { textContent: title }),
+    ...rows.map(([label, value]) => {
+      const bar = el("span", { className: "bar" });
+      bar.style.width = (max ? (60 * (Number(value) || 0) / max) : 0) + "%";  // CSSOM: allowed by the CSP
+      return el("div", { className: "bar-row" }, el("span", { className: "bar-label", textContent: label }),
+        bar, el("span", { className: "bar-value", textContent: "￥" + value }));
+    }));
+}
+
+async function loadReport() {
+  const day = $("report-date").value;
+  const query = day ? "?date=" + encodeURIComponent(day) : "";
+  const r = await api("GET", "/api/v1/reports/daily" + query);
+  $("report-date").value = r.date || day;
+  const csv = "/api/v1/reports/daily.csv" + (r.date ? "?date=" + r.date : "");
+  $("report-csv").dataset.href = csv;
+  const methodName = Object.fromEntries(METHODS);
+  const total = r.totals || {};
+  $("report").replaceChildren(
+    el("p", { textContent: "合计 " + (total.count ?? 0) + " 笔，" + (total.volume ?? "0.00") + " 升，￥" + (total.amount ?? "0.00") }),
+    bars("按油品", (r.by_grade || []).map((g) => [g.name || g.grade, g.amount])),
+    bars("按小时", (r.by_hour || []).filter((h) => Number(h.amount) > 0).map((h) => [String(h.hour).padStart(2, "0") + "时", h.amount])),
+    bars("按支付方式", (r.by_method || []).map((m) => [methodName[m.method] || m.method, m.amount])));
+}
+
+async function downloadCsv(ev) {
+  ev.preventDefault();
+  const href = $("report-csv").dataset.href || "/api/v1/reports/daily.csv";
+  const res = await fetch(href, { headers: { Authorization: "Bearer " + token } });
+  if (!res.ok) { show(new Error("日报下载失败")); return; }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: "daily-report.csv" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
 }
 
 function alarm(text, ts) {
@@ -360,7 +418,8 @@ async function login(ev) {
     $("who").textContent = $("user").value + "（" + (ROLE_NAME[role] || role) + "）";
     applyRole();
     live();
-    await Promise.all([loadUnpaid(), loadTanks(), loadPrices(), may("audit") ? loadAudit() : null]);
+    await Promise.all([loadUnpaid(), loadTanks(), loadPrices(), may("audit") ? loadAudit() : null,
+      loadReport().catch(() => {})]);
   } catch (e) { $("loginerr").textContent = e.message; }
 }
 
@@ -391,4 +450,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("receipt-close").onclick = () => { $("receipt-panel").hidden = true; };
   $("shift-close").onclick = closeShift;
   $("audit-load").onclick = () => loadAudit().catch(show);
+  $("price-form").addEventListener("submit", submitPrice);
+  $("report-load").onclick = () => loadReport().catch(show);
+  $("report-csv").onclick = (ev) => downloadCsv(ev).catch(show);
 });

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -224,6 +225,22 @@ async def test_manager_sells_takes_payment_reprints_and_closes_the_shift(
     assert "交易 1 笔" in report and f"已收 ￥{sale.amount}" in report, report
     assert "现金" in report, report
     await page.shot("7-shift", "#shift-panel")
+
+    # The day's report shows the sale by grade and the cash taken.
+    await page.click("#report-load")
+    await page.until(lambda d: "合计 1 笔" in d.find_element(By.ID, "report").text,
+                     "the daily report")
+    daily = await page.text("#report")
+    assert "92号汽油" in daily and "现金" in daily and f"￥{sale.amount}" in daily, daily
+    await page.shot("8-report", "#report-panel")
+
+    # An emergency price change from the console reaches the pumps.
+    await page.do(lambda d: d.find_element(By.ID, "price-value").send_keys("7.62"))
+    await page.click("#price-form button[type=submit]")
+    await page.until(lambda d: "7.62" in d.find_element(By.ID, "prices").text, "the new price")
+    await page.until(lambda _: running.forecourt.prices.prices["92"] == Decimal("7.62"),
+                     "the station's current price")
+    await page.shot("9-prices", "#prices-panel")
 
     # The browser saw no script error and no CSP refusal.
     logs = await asyncio.to_thread(driver.get_log, "browser")
