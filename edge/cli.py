@@ -115,6 +115,38 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig
+    from edge.store import Store
+    from edge.store.maintenance import backup
+
+    config = _load(args.config, check_files=False)
+    assert isinstance(config, StationConfig)
+    destination = Path(args.to)
+    with Store.open(config.storage.path) as store:
+        try:
+            size = backup(store, destination)
+        except (OSError, ValueError) as exc:
+            print(f"backup failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"backup of {config.storage.path} written to {destination} ({size} bytes)")
+    return EXIT_OK
+
+
+def cmd_db_verify(args: argparse.Namespace) -> int:
+    from edge.config import StationConfig
+    from edge.store import Store
+    from edge.store.maintenance import verify
+
+    config = _load(args.config, check_files=False)
+    assert isinstance(config, StationConfig)
+    with Store.open(config.storage.path) as store:
+        report = verify(store)
+    for finding in report.findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
@@ -164,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-files", action="store_true",
                        help="do not require the files it names (keys, passwords) to exist")
     check.set_defaults(func=cmd_check_config)
+
+    db = sub.add_parser("db", help="the station database: backup and verify")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_backup = db_sub.add_parser("backup", help="online backup (SQLite backup API) to a new file")
+    db_backup.add_argument("--config", required=True)
+    db_backup.add_argument("--to", required=True, help="the backup file to write (must not exist)")
+    db_backup.set_defaults(func=cmd_db_backup)
+    db_verify = db_sub.add_parser("verify", help="integrity, audit chain, event log and outbox")
+    db_verify.add_argument("--config", required=True)
+    db_verify.set_defaults(func=cmd_db_verify)
 
     user = sub.add_parser("user", help="local users")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
