@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -47,6 +45,7 @@ from harness import (
     machine,
     percentile,
     revision,
+    run_and_report,
     simulator,
     station_toml,
 )
@@ -284,19 +283,7 @@ async def run(args: argparse.Namespace) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        report = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("bench/api.py: interrupted", file=sys.stderr)
-        return 130
-    except asyncio.CancelledError:
-        print("bench/api.py: terminated", file=sys.stderr)
-        return 143
-    except BenchError as error:
-        print(f"bench/api.py: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return run_and_report("api.py", lambda: run(args), render, args.json)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import random
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +44,7 @@ from harness import (
     machine,
     percentile,
     revision,
+    run_and_report,
     simulator,
     station_toml,
 )
@@ -356,19 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        report = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("bench/bus.py: interrupted", file=sys.stderr)
-        return 130
-    except asyncio.CancelledError:
-        print("bench/bus.py: terminated", file=sys.stderr)
-        return 143
-    except BenchError as error:
-        print(f"bench/bus.py: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return run_and_report("bus.py", lambda: run(args), render, args.json)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # tests.mosquitto
 
 import aiomqtt  # noqa: E402
-from harness import BenchError, machine, mosquitto_child  # noqa: E402
+from harness import machine, mosquitto_child, run_and_report  # noqa: E402
 
 from edge.hub import EventHub  # noqa: E402
 from edge.ledger import Ledger  # noqa: E402
@@ -313,19 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mqtt").setLevel(logging.ERROR)  # "pending publish calls": by design
-    try:
-        report = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("bench/fleet.py: interrupted", file=sys.stderr)
-        return 130
-    except asyncio.CancelledError:
-        print("bench/fleet.py: terminated", file=sys.stderr)
-        return 143
-    except (BenchError, TimeoutError) as error:
-        print(f"bench/fleet.py: {error or 'timed out'}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return run_and_report("fleet.py", lambda: run(args), render, args.json)
 
 
 if __name__ == "__main__":

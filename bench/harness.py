@@ -388,3 +388,22 @@ async def mosquitto_child(folder: Path, start_timeout: float = 10.0) -> AsyncIte
                     raise BenchError(f"mosquitto did not listen: {child.log_tail()}") from None
                 await asyncio.sleep(0.05)
         yield config
+
+
+def run_and_report(name: str, bench: Callable[[], Any], render: Callable[[Any], str],
+                   as_json: bool) -> int:
+    """Every bench's ending: run it, print the table or the JSON, and exit as a command does
+    (130 on Ctrl-C, 143 on SIGTERM, 1 on a bench error)."""
+    try:
+        report = asyncio.run(bench())
+    except KeyboardInterrupt:
+        print(f"bench/{name}: interrupted", file=sys.stderr)
+        return 130
+    except asyncio.CancelledError:
+        print(f"bench/{name}: terminated", file=sys.stderr)
+        return 143
+    except (BenchError, TimeoutError) as error:
+        print(f"bench/{name}: {error or 'timed out'}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2) if as_json else render(report))
+    return 0

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import shutil
 import signal
@@ -51,7 +50,7 @@ sys.path.insert(0, str(REPO))  # tests.mosquitto
 sys.path.append(str(BENCH))  # harness, after every package
 
 import aiomqtt  # noqa: E402
-from harness import BenchError, machine, mosquitto_child  # noqa: E402
+from harness import BenchError, machine, mosquitto_child, run_and_report  # noqa: E402
 
 from edge.hub import EventHub  # noqa: E402
 from edge.ledger import Ledger  # noqa: E402
@@ -294,19 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.consumer is not None:
         asyncio.run(run_consumer(args.consumer, args.url, args.events, args.ack_every))
         return 0
-    try:
-        report = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("bench/sync.py: interrupted", file=sys.stderr)
-        return 130
-    except asyncio.CancelledError:
-        print("bench/sync.py: terminated", file=sys.stderr)
-        return 143
-    except BenchError as error:
-        print(f"bench/sync.py: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return run_and_report("sync.py", lambda: run(args), render, args.json)
 
 
 if __name__ == "__main__":

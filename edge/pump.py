@@ -154,12 +154,11 @@ class PumpController(PumpLink):
             self._signal(PumpSignal.FILLING)
             if self.auth and self.auth.state != AuthorizationState.FUELLING:
                 self._submit(self._mark_fuelling)
-        elif status in _ENDED:
+        elif status in _ENDED and self.state is not FuellingPoint.COMPLETING:
             # Only a change from authorized/filling ends a filling; a repeated "completed"
-            # (the pump's idle state after a sale) is just the pump being ready.
-            if self.state is FuellingPoint.COMPLETING:
-                pass
-            elif previous in (PumpStatus.FILLING, PumpStatus.AUTHORIZED) or self.state in (
+            # (the pump's idle state after a sale) is just the pump being ready. A pump
+            # already completing is being settled.
+            if previous in (PumpStatus.FILLING, PumpStatus.AUTHORIZED) or self.state in (
                     FuellingPoint.FUELLING, FuellingPoint.AUTHORIZED):
                 self._signal(PumpSignal.FILLING_ENDED)
                 self._submit(self._settle)
