@@ -43,6 +43,7 @@ class FlowBody(_Body):
 class FaultBody(_Body):
     silent: bool | None = None
     corrupt: float | None = Field(default=None, ge=0, le=1)
+    drop: float | None = Field(default=None, ge=0, le=1)
     delay_ms: float | None = Field(default=None, ge=0, le=60_000)
 
 
@@ -159,7 +160,8 @@ def create_app(sim: Simulator) -> FastAPI:
 
 def _set_faults(sim: Simulator, pump: int | None, body: FaultBody) -> dict[str, Any]:
     delay = None if body.delay_ms is None else body.delay_ms / 1000
-    faults = sim.set_fault(pump, silent=body.silent, corrupt=body.corrupt, delay=delay)
+    faults = sim.set_fault(pump, silent=body.silent, corrupt=body.corrupt, delay=delay,
+                           drop=body.drop)
     return faults_json(faults)
 
 

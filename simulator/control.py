@@ -182,12 +182,14 @@ class Simulator:
         silent: bool | None = None,
         corrupt: float | None = None,
         delay: float | None = None,
+        drop: float | None = None,
     ) -> Faults:
         """Change the faults of one pump, or of the whole line when `pump` is None."""
         if pump is not None:
             self.pump(pump)
         try:
-            return self.faults.set(pump, silent=silent, corrupt=corrupt, delay=delay)
+            return self.faults.set(pump, silent=silent, corrupt=corrupt, delay=delay,
+                                   drop=drop)
         except ValueError as error:
             raise SimulationError(str(error)) from None
 
@@ -288,7 +290,8 @@ class Simulator:
 
 
 def faults_json(faults: Faults) -> dict[str, Any]:
-    return {"silent": faults.silent, "corrupt": faults.corrupt, "delay_ms": faults.delay * 1000}
+    return {"silent": faults.silent, "corrupt": faults.corrupt, "drop": faults.drop,
+            "delay_ms": faults.delay * 1000}
 
 
 @asynccontextmanager

@@ -21,16 +21,21 @@ class Faults:
     - `silent`: the pump hears nothing and answers nothing (dead, unplugged, wrong address).
     - `corrupt`: probability 0..1 that an answer reaches the master damaged (flipped bits,
       or garbage instead of the frame), as on a noisy RS-485 pair.
+    - `drop`: probability 0..1 that an answer loses bytes on the way: cut short at a random
+      point, sometimes to nothing (a loose terminal, a collision with another talker).
     - `delay`: seconds added before each answer; beyond the master's 25 ms it is a late reply.
     """
 
     silent: bool = False
     corrupt: float = 0.0
     delay: float = 0.0
+    drop: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.corrupt <= 1.0:
             raise ValueError(f"corrupt is a probability 0..1, not {self.corrupt}")
+        if not 0.0 <= self.drop <= 1.0:
+            raise ValueError(f"drop is a probability 0..1, not {self.drop}")
         if self.delay < 0:
             raise ValueError(f"delay must not be negative, not {self.delay}")
 
@@ -40,6 +45,7 @@ class Faults:
             silent=self.silent or other.silent,
             corrupt=max(self.corrupt, other.corrupt),
             delay=max(self.delay, other.delay),
+            drop=max(self.drop, other.drop),
         )
 
 
@@ -64,6 +70,7 @@ class FaultPlan:
         silent: bool | None = None,
         corrupt: float | None = None,
         delay: float | None = None,
+        drop: float | None = None,
     ) -> Faults:
         """Change some faults of one pump (or of the line when `address` is None)."""
         current = self.line if address is None else self.pumps.get(address, NO_FAULTS)
@@ -71,6 +78,7 @@ class FaultPlan:
             silent=current.silent if silent is None else silent,
             corrupt=current.corrupt if corrupt is None else corrupt,
             delay=current.delay if delay is None else delay,
+            drop=current.drop if drop is None else drop,
         )
         if address is None:
             self.line = updated
@@ -100,3 +108,9 @@ class FaultPlan:
             return bytes(damaged)
         # A burst of garbage in place of the frame, sometimes with no frame end at all.
         return self.rng.randbytes(self.rng.randint(1, max(1, len(frame))))
+
+    def cut(self, frame: bytes, probability: float) -> bytes:
+        """`frame` as it arrives over a line that loses bytes with `probability`: a prefix."""
+        if probability <= 0.0 or self.rng.random() >= probability:
+            return frame
+        return frame[: self.rng.randrange(len(frame))]

@@ -111,7 +111,7 @@ class DartSlave:
                 continue
             answer = self._handle(pump, self._links[item.address], item, now)
             if answer:
-                damaged = self.faults.damage(answer, faults.corrupt)
+                damaged = self.faults.cut(self.faults.damage(answer, faults.corrupt), faults.drop)
                 self._schedule(item.address, damaged, now + self.turnaround + faults.delay)
 
     def data_to_send(self, now: float) -> bytes:

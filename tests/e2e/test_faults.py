@@ -73,6 +73,34 @@ async def test_a_corrupted_line_makes_no_sale_and_no_crash(
     await client.aclose()
 
 
+async def test_answers_cut_short_cost_retries_not_sales(
+        sim: Simulator, running: RunningStation) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    line = running.station.forecourt.lines["line1"]
+    timeouts = line.stats.bus.timeouts
+    sim.set_fault(None, drop=0.25)
+    await wait_until(lambda: line.stats.bus.timeouts > timeouts + 5, timeout=10,
+                     what="answers lost on the line")
+    # A fill while the line loses bytes: a lost answer is asked again, never guessed. The
+    # attendant may need a few tries (the pump drops offline after three lost answers in a row,
+    # and an unconfirmed authorization is refused), as on a real bad line.
+    async def authorized() -> bool:
+        r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "2.00"}})
+        assert r.status_code in (202, 409, 504), r.text
+        return r.status_code == 202
+    await wait_until(authorized, timeout=30, interval=0.5, what="an authorization")
+    sim.lift(PUMP1, 1)
+    await wait_until(lambda: len(sim.fills()) == 1, timeout=20, what="the fill")
+    sim.hang(PUMP1, 1)
+    sim.clear_faults()
+    (sale,) = await wait_sales(client, 1, timeout=20)
+    assert Decimal(sale["volume"]) == sim.fills()[0].volume_decimal == Decimal("2.00")
+    await asyncio.sleep(0.5)
+    assert len(await sales(client)) == 1
+    await client.aclose()
+
+
 async def test_storage_refusing_writes_refuses_authorizations_until_it_recovers(
         sim: Simulator, running: RunningStation, tmp_path: Path) -> None:
     client = await running.client()

@@ -100,7 +100,8 @@ async def test_flow_power_cycle_and_alarm(client: httpx.AsyncClient, sim: Simula
 
 async def test_faults_per_pump_and_line(client: httpx.AsyncClient, sim: Simulator) -> None:
     response = await client.post("/pumps/0x51/faults", json={"silent": True, "delay_ms": 150})
-    assert response.json() == {"silent": True, "corrupt": 0.0, "delay_ms": 150.0}
+    assert response.json() == {"silent": True, "corrupt": 0.0, "drop": 0.0,
+                               "delay_ms": 150.0}
     assert sim.faults.for_pump(0x51).delay == pytest.approx(0.15)
     await client.post("/faults", json={"corrupt": 0.25})
     assert sim.faults.for_pump(0x50).corrupt == 0.25

@@ -145,3 +145,19 @@ def test_damage_is_random_but_replayable() -> None:
     assert damaged == [two.damage(frame, 0.5) for _ in range(50)]
     assert 10 < sum(d != frame for d in damaged) < 40
     assert all(FaultPlan(seed=1).damage(frame, 0.0) == frame for _ in range(10))
+
+
+def test_dropped_bytes_leave_a_prefix_of_the_answer() -> None:
+    frame = bytes.fromhex("50 31 01 01 05 00 00 03 FA")
+    plan = FaultPlan(seed=4)
+    cut = [plan.cut(frame, 0.5) for _ in range(60)]
+    assert all(frame.startswith(c) for c in cut)
+    short = [c for c in cut if c != frame]
+    assert 15 < len(short) < 45
+    assert all(len(c) < len(frame) for c in short)
+    assert b"" in [plan.cut(frame, 1.0) for _ in range(60)]  # sometimes nothing arrives at all
+    assert all(plan.cut(frame, 0.0) == frame for _ in range(10))
+    with pytest.raises(ValueError, match="drop"):
+        Faults(drop=1.5)
+    plan.set(None, drop=0.3)
+    assert plan.for_pump(0x50) == Faults(drop=0.3)
