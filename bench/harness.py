@@ -41,6 +41,7 @@ __all__ = [
     "ForecourtWatch",
     "SimulatorProcess",
     "daemon",
+    "die_with_parent",
     "forecourt_command",
     "free_port",
     "machine",
@@ -80,7 +81,7 @@ def forecourt_command() -> list[str]:
     return [sys.executable, "-m", "edge.cli"]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child between fork and exec: one system call, nothing that could lock.
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -103,7 +104,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 

@@ -118,6 +118,9 @@ class Station:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
+            # A write past a file size limit (ulimit -f, LimitFSIZE=) must be a failed write the
+            # store turns into fail-safe, like a full disk, not a signal that kills the daemon.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
             await self._run()
         finally:
