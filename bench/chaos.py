@@ -195,6 +195,7 @@ class ChaosRun:
             step = self.rng.choice(CLOCK_STEPS)
             self.counts.clock_offset_s += step
             station.shift_clock(self.counts.clock_offset_s)
+            await self._watch(station, 2.5)  # the station runs on the new time for a while
 
     async def _disk_full(self, station: StationProcess, attendant: Attendant) -> None:
         start = time.monotonic()
@@ -234,7 +235,9 @@ class ChaosRun:
             cloud_sales=[CloudSale(seq, env["data"]["id"]) for seq, env
                          in sorted(cloud.received.items()) if env["type"] == "sale.completed"],
             totals_at_start=totals_at_start, totals_at_end=_totals(sim),
-            windows=[Window(s, e) for s, e in self.windows], attempts=attendant.attempts)
+            windows=[Window(s, e) for s, e in self.windows], attempts=attendant.attempts,
+            clock_steps=self.counts.faults["clock_jump"],
+            clock_steps_noticed=station.log_count("wall clock stepped by"))
 
 
 def _fuelling(sim: Simulator) -> bool:
@@ -293,6 +296,8 @@ def render(report: dict[str, Any]) -> str:
         f"mismatched {v['mismatched']}, cloud lost {v['cloud_lost']}, "
         f"totals breaks {v['totals_breaks']}",
         f"  events {v['events']}, at the cloud up to {v['cloud_contiguous']} without a gap",
+        f"  wall clock stepped {v['clock_steps']} times, the daemon noticed "
+        f"{v['clock_steps_noticed']}",
         f"  disk full {v['windows']} times: refused {v['refused_while_full']}, accepted "
         f"{v['accepted_while_full']}, fuel started {v['fuel_started_while_full']}, "
         f"recovered {v['windows_recovered']}",

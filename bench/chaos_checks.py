@@ -9,6 +9,7 @@ Pure functions over plain records, so that each check is tested on its own with 
   sale's totals after, after - before = volume, the first starts at the pump's totals at the start
   of the run and the last ends at the pump's totals at the end;
 - the event seq is gapless in SQLite (1..N) and at the cloud (everything up to N, no gap);
+- every step of the daemon's wall clock was noticed and logged by the daemon;
 - while the disk was full nothing was authorized and no fuel started to flow, an authorization
   tried then was refused with storage_unavailable, and the station authorized again afterwards.
 
@@ -108,6 +109,8 @@ class Verdict:
     fuel_started_while_full: int = 0
     windows: int = 0
     windows_recovered: int = 0
+    clock_steps: int = 0
+    clock_steps_noticed: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -131,6 +134,8 @@ def judge(
     totals_at_end: Mapping[tuple[int, int], Decimal],
     windows: Sequence[Window] = (),
     attempts: Sequence[Attempt] = (),
+    clock_steps: int = 0,
+    clock_steps_noticed: int = 0,
 ) -> Verdict:
     verdict = Verdict()
     dispensed = [f for f in fills if f.volume > 0]  # a lift with no fuel is no sale
@@ -140,6 +145,10 @@ def judge(
     _check_seq(verdict, event_seqs, cloud_contiguous, cloud_gaps)
     _check_cloud(verdict, sales, cloud_sales)
     _check_full_disk(verdict, windows, attempts, dispensed)
+    verdict.clock_steps, verdict.clock_steps_noticed = clock_steps, clock_steps_noticed
+    if clock_steps_noticed != clock_steps:
+        verdict.problem(f"the wall clock was stepped {clock_steps} times, the daemon logged "
+                        f"{clock_steps_noticed} steps")
     return verdict
 
 

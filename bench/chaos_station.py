@@ -183,6 +183,14 @@ class StationProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def log_count(self, text: str) -> int:
+        """Lines of the daemon's log (all its lives) that contain `text`."""
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as log:
+                return sum(text in line for line in log)
+        except OSError:
+            return 0
+
     # ---- faults ----------------------------------------------------------------------------
 
     def fill_disk(self) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from edge.announcer import Announcer
 from edge.api.app import create_app
 from edge.api.auth import Sessions
 from edge.audit import command_auditor
+from edge.clockwatch import ClockWatch
 from edge.commands import CommandHandlers
 from edge.config import StationConfig, Sync
 from edge.forecourt import Forecourt
@@ -47,6 +49,8 @@ from sync.link import CloudLink
 from sync.mqtt import link_options
 
 log = logging.getLogger(__name__)
+
+CLOCK_WATCH_INTERVAL = 1.0  # seconds between two looks at the wall clock against the monotonic
 
 
 def utc_now() -> datetime:
@@ -85,6 +89,7 @@ class Station:
         self.announcer: Announcer | None = None
         self.tanks: TankMonitor | None = None
         self.port: int | None = None
+        self.clock_watch = ClockWatch()
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.zone)
@@ -107,6 +112,8 @@ class Station:
             "sync": {"connected": self.link.connected if self.link is not None else False,
                      "backlog": backlog, "configured": self.config.sync is not None},
             "printer": self.receipts.status() if self.receipts is not None else None,
+            "clock": {"steps": self.clock_watch.steps,
+                      "last_step_seconds": self.clock_watch.last_step},
         }
         return body
 
@@ -187,7 +194,8 @@ class Station:
             background = [tasks.create_task(self.ledger.probe(), name="store-probe"),
                           tasks.create_task(self._watchdog(), name="watchdog"),
                           tasks.create_task(self.pricing.run(), name="price-schedules"),
-                          tasks.create_task(self._housekeeping(), name="housekeeping")]
+                          tasks.create_task(self._housekeeping(), name="housekeeping"),
+                          tasks.create_task(self._watch_clock(), name="clock-watch")]
             if self.link is not None:
                 background.append(tasks.create_task(self._feed_link(self.link), name="link-feed"))
             if self.tanks is not None:
@@ -244,6 +252,15 @@ class Station:
             with contextlib.suppress(StoreUnavailable):
                 await self.ledger.write(self.store.forget_commands, self.clock())
             await asyncio.sleep(3600)
+
+    async def _watch_clock(self) -> None:
+        while True:
+            step = self.clock_watch.observe(time.time(), time.monotonic())
+            if step is not None:
+                log.warning("wall clock stepped by %+.0f s (NTP sync, RTC reset or a person): "
+                            "sale and audit times jump here; sales, seq and timeouts are "
+                            "unaffected; check chrony (`chronyc tracking`)", step)
+            await asyncio.sleep(CLOCK_WATCH_INTERVAL)
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()

@@ -56,6 +56,9 @@ class StationCollector(Collector):
         yield GaugeMetricFamily("forecourt_store_writable",
                                 "1 when sales can be recorded (0: authorizations refused)",
                                 value=1.0 if station.ledger.writable else 0.0)
+        yield CounterMetricFamily("forecourt_clock_steps",
+                                  "wall clock steps seen since the daemon started",
+                                  value=float(station.clock_watch.steps))
         yield GaugeMetricFamily("forecourt_outbox_backlog", "events not yet acknowledged",
                                 value=float(station.store.outbox_backlog()))
         yield GaugeMetricFamily("forecourt_console_sessions", "open console sessions",

@@ -36,7 +36,8 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert response.status_code == 200, response.text
     health = response.json()
     assert set(health) == {"status", "station_id", "version", "boot_id", "lines", "storage",
-                           "sync", "printer"}
+                           "sync", "printer", "clock"}
+    assert health["clock"] == {"steps": 0, "last_step_seconds": None}
     assert health["printer"] is None  # no [printer] in this station's config
     assert health["status"] == "ok"
     assert health["station_id"] == "XJ-TEST-0001"
@@ -60,6 +61,7 @@ async def test_metrics_show_pumps_online(api: Api) -> None:
     found = samples(text)
     assert found[("forecourt_pump_fuelling", (("pump", "1"),))] == 0.0
     assert found[("forecourt_store_writable", ())] == 1.0
+    assert found[("forecourt_clock_steps_total", ())] == 0.0
 
 
 async def test_line_exchanges_grow_between_scrapes(api: Api) -> None:

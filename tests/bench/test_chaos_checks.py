@@ -127,3 +127,9 @@ def test_the_full_disk_must_refuse_and_then_recover() -> None:
                 cloud_sales=[*CLOUD, CloudSale(6, "s3")], event_seqs=[1, 2, 3, 4, 5, 6],
                 cloud_contiguous=6, totals_at_end={(A, 1): D("14.00")})
     assert v.fuel_started_while_full == 1 and not v.ok
+
+
+def test_a_clock_step_the_daemon_did_not_notice_fails() -> None:
+    assert verdict(clock_steps=2, clock_steps_noticed=2).ok
+    v = verdict(clock_steps=2, clock_steps_noticed=1)
+    assert not v.ok and any("wall clock" in p for p in v.problems)

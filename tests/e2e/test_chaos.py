@@ -39,3 +39,4 @@ def test_a_short_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert verdict["refused_while_full"] >= 1 and verdict["accepted_while_full"] == 0
     assert verdict["windows_recovered"] == verdict["windows"] >= 1
     assert verdict["cloud_contiguous"] == verdict["events"]
+    assert verdict["clock_steps_noticed"] == verdict["clock_steps"] >= 1
