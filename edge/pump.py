@@ -375,6 +375,7 @@ class PumpController(PumpLink):
             FuellingPoint.AUTHORIZED, FuellingPoint.FUELLING, FuellingPoint.COMPLETING)
 
     async def _report_alarm(self, code: int) -> None:
+        log.warning("pump %d alarm code %d (docs/runbook.md, pump alarm codes)", self.number, code)
         await self.ledger.append_event("pump.alarm", {"pump": self.number, "code": code})
 
     # ----------------------------------------------------------------- settling a sale
@@ -410,6 +411,9 @@ class PumpController(PumpLink):
                 await asyncio.sleep(SETTLE_RETRY)
         log.info("pump %d sale %s: %s L %s at %s", self.number, recorded.id, recorded.volume,
                  recorded.amount, recorded.price)
+        for item in sale.discrepancies if created else ():
+            log.warning("pump %d sale %s: discrepancy %s: %s", self.number, recorded.id,
+                        item.get("kind"), item.get("message", ""))
         if created:
             self._told_sale(recorded)
         self._finish()

@@ -17,7 +17,7 @@ const STATE = {
   offline: "离线", not_programmed: "未设置油价", stopped: "已停止", reserved: "APP订单预约",
 };
 const METHODS = [["cash", "现金"], ["wechat", "微信"], ["alipay", "支付宝"], ["card", "银行卡"], ["account", "挂账"]];
-const ALERT = { low_stock: "低库存", high_water: "水位过高", high_level: "液位过高", leak: "疑似泄漏" };
+const ALERT = { low_stock: "低库存", high_water: "水位过高", gauge_offline: "液位仪离线" };
 
 let token = null;
 let role = null;
