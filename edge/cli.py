@@ -22,14 +22,13 @@ EXIT_CONFIG = 2
 
 
 def setup_logging(level: str = "INFO") -> None:
-    # Under systemd the journal adds its own timestamps and priorities.
-    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
-        fmt = "%(levelname)s %(name)s: %(message)s"
-    else:
-        fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    from edge.logs import stream_handler
+
+    # On the journal: no timestamp of ours, a <N> priority prefix per line (edge/logs.py).
+    handler = stream_handler(sys.stderr, os.environ)
     # force: python-escpos configures the root logger when it is imported.
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler],
+                        force=True)
     # pymodbus logs an error of its own for every failed request; the tank monitor reports a
     # dead gauge once, as an alert.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -147,6 +146,49 @@ def cmd_db_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def cmd_db_archive(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from edge.config import StationConfig
+    from edge.store import Store, StoreError
+    from edge.store.archive import ArchiveError, archive_months, archives
+
+    config = _load(args.config, check_files=False)
+    assert isinstance(config, StationConfig)
+    try:
+        before = None if args.list else date.fromisoformat(args.before)
+    except ValueError:
+        print(f"--before {args.before!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return EXIT_CONFIG
+    with Store.open(config.storage.path) as store:
+        if before is None:
+            found = archives(store)
+            for done in found:
+                print(f"{done.name}: events {done.seq_low}..{done.seq_high}, "
+                      f"{done.rows('sales')} sales, made {done.created_at.isoformat()}, "
+                      f"in {done.directory}")
+            if not found:
+                print("no archives yet")
+            return EXIT_OK
+        folder = Path(args.to) if args.to else Path(config.storage.path).parent / "archives"
+        count = 0
+        try:
+            for made in archive_months(store, before, zone=config.station.zone,
+                                       directory=folder, station=config.station.id):
+                count += 1
+                print(f"{made.name}: events {made.seq_low}..{made.seq_high} moved to "
+                      f"{made.directory}")
+                for entry in made.files:
+                    print(f"  {entry.file}: {entry.rows} rows, sha256 {entry.sha256}")
+                print(f"  {made.manifest_file}: the manifest")
+        except (ArchiveError, StoreError, OSError) as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
+    if count == 0:
+        print(f"nothing older than {before.isoformat()} left to archive")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
 
@@ -197,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not require the files it names (keys, passwords) to exist")
     check.set_defaults(func=cmd_check_config)
 
-    db = sub.add_parser("db", help="the station database: backup and verify")
+    db = sub.add_parser("db", help="the station database: backup, verify and archive")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_backup = db_sub.add_parser("backup", help="online backup (SQLite backup API) to a new file")
     db_backup.add_argument("--config", required=True)
@@ -206,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     db_verify = db_sub.add_parser("verify", help="integrity, audit chain, event log and outbox")
     db_verify.add_argument("--config", required=True)
     db_verify.set_defaults(func=cmd_db_verify)
+    db_archive = db_sub.add_parser(
+        "archive", help="move sales, events and readings older than a date into compressed "
+        "files (docs/retention.md); --list shows the archives made")
+    db_archive.add_argument("--config", required=True)
+    what = db_archive.add_mutually_exclusive_group(required=True)
+    what.add_argument("--before", metavar="YYYY-MM-DD",
+                      help="archive what is older than this station-local date")
+    what.add_argument("--list", action="store_true", help="show the archives made so far")
+    db_archive.add_argument("--to", metavar="DIR",
+                            help="folder for the archive files (default: archives/ beside the "
+                            "database)")
+    db_archive.set_defaults(func=cmd_db_archive)
 
     user = sub.add_parser("user", help="local users")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")

@@ -4,7 +4,8 @@ The backup uses SQLite's online backup API: the daemon keeps running and writing
 and the copy is a consistent snapshot. The check proves what the station's promises rest on:
 SQLite's own integrity check, the audit log's hash chain, and the event log and outbox being
 consistent (every outbox row names a stored event; the seq counter is the newest event; no seq
-is missing).
+is missing, the events moved out by `forecourt db archive` aside), and every archive's files
+still being there, as they were written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.store.archive import archived_high, archives, check_files
 from edge.store.store import Store
 
 
@@ -69,11 +71,20 @@ def verify(store: Store) -> Verification:
             "SELECT value FROM counters WHERE name = 'event_seq'").fetchone()[0]
         low, high, count = conn.execute(
             "SELECT MIN(seq), MAX(seq), COUNT(*) FROM events").fetchone()
-        high = high or 0
-        gapless = count == 0 or (low == 1 and high - low + 1 == count)
+        # Archived events are in their files: the live ones start right after them.
+        first = archived_high(conn) + 1
+        high = high or first - 1
+        gapless = count == 0 or (low == first and high - low + 1 == count)
+        moved = f" (1..{first - 1} archived)" if first > 1 else ""
         report.add("event seq", gapless and counter == high,
-                   f"events 1..{high}, counter {counter}" if gapless
-                   else f"{count} events between {low} and {high}: seqs are missing")
+                   f"events {first}..{high}{moved}, counter {counter}" if gapless
+                   else f"{count} events between {low} and {high}, expected from {first}: "
+                        "seqs are missing")
+    for found in archives(store):
+        problems = check_files(found)
+        report.add(f"archive {found.name}", not problems,
+                   "; ".join(problems) if problems
+                   else f"{len(found.files) + 1} files intact in {found.directory}")
     audit = store.audit_verify()
     report.add("audit chain", audit.ok,
                f"{audit.entries} entries intact" if audit.ok

@@ -294,7 +294,30 @@ _V5 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+# Five years of sales: the index the day-report and metrics reads need, and the record of what
+# `forecourt db archive` moved out of the live database (see archive.py and docs/retention.md).
+_V6 = (
+    # The daily report and today's metrics read the sales of a span of ended_at; without this
+    # they read every sale the station ever made (sales_by_nozzle_time starts with the nozzle).
+    "CREATE INDEX sales_by_end ON sales (ended_at)",
+    # One row per archive run that deleted what it wrote. Events seq_low..seq_high left the
+    # database (seq_low > seq_high: that run held no event); the live events start after the
+    # newest seq_high. manifest: the manifest file's exact text, whose sha256 and the files'
+    # sha256 it lists are what `db verify` checks the files on disk against.
+    """CREATE TABLE archives (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        before TEXT NOT NULL,
+        cutoff TEXT NOT NULL,
+        seq_low INTEGER NOT NULL,
+        seq_high INTEGER NOT NULL,
+        directory TEXT NOT NULL,
+        manifest TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

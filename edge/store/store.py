@@ -47,7 +47,7 @@ from edge.store import (
     users,
 )
 from edge.store.audit import AuditCheck, AuditEntry
-from edge.store.codec import text_dec, text_time, time_text
+from edge.store.codec import time_text
 from edge.store.db import Clock, Database, utc_now
 from edge.store.errors import UserLocked
 from edge.store.ids import IdMaker
@@ -61,6 +61,12 @@ from edge.store.tanks import (
 )
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+# The smallest pump number above ?, and the smallest nozzle of pump ? above ?, among the totals
+# readings: each a seek in totals_by_nozzle (SQLite's min/max optimization), so walking every
+# nozzle costs a few seeks per nozzle, whatever the number of readings (a "skip scan").
+_NEXT_PUMP = "SELECT MIN(pump) FROM totals WHERE pump > ?"
+_NEXT_NOZZLE = "SELECT MIN(nozzle) FROM totals WHERE pump = ? AND nozzle > ?"
 
 
 class Store:
@@ -452,16 +458,21 @@ class Store:
 
     def latest_totals(self) -> list[TotalsReading]:
         """The latest totalizer reading of every (pump, nozzle), in that order."""
+        found: list[TotalsReading] = []
         with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT pump, nozzle, volume_total, amount_total, read_at, source FROM totals "
-                "WHERE id IN (SELECT MAX(id) FROM totals GROUP BY pump, nozzle) "
-                "ORDER BY pump, nozzle"
-            ).fetchall()
-        return [
-            TotalsReading(pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), source)
-            for pump, nozzle, volume, amount, at, source in rows
-        ]
+            # One index seek per nozzle, not a GROUP BY over every reading ever taken: the
+            # station keeps years of readings (docs/retention.md).
+            # Pumps and nozzles are numbered from 1.
+            pump = conn.execute(_NEXT_PUMP, (0,)).fetchone()[0]
+            while pump is not None:
+                nozzle = conn.execute(_NEXT_NOZZLE, (pump, 0)).fetchone()[0]
+                while nozzle is not None:
+                    reading = ledger.last_totals(conn, pump, nozzle)
+                    assert reading is not None
+                    found.append(reading)
+                    nozzle = conn.execute(_NEXT_NOZZLE, (pump, nozzle)).fetchone()[0]
+                pump = conn.execute(_NEXT_PUMP, (pump,)).fetchone()[0]
+        return found
 
     # --- tanks
 
