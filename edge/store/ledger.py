@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -61,6 +61,35 @@ def record_totals(conn: sqlite3.Connection, reading: TotalsReading) -> None:
             reading.source,
         ),
     )
+
+
+_NEXT_PUMP = "SELECT MIN(pump) FROM totals WHERE pump > ?"
+_NEXT_NOZZLE = "SELECT MIN(nozzle) FROM totals WHERE pump = ? AND nozzle > ?"
+
+
+def latest_totals(conn: sqlite3.Connection) -> list[TotalsReading]:
+    """The latest reading of every (pump, nozzle), in that order.
+
+    One index seek per nozzle (totals_by_nozzle), not a GROUP BY over every reading ever taken:
+    the station keeps years of readings (docs/retention.md). Pumps and nozzles count from 1.
+    """
+    found: list[TotalsReading] = []
+    for pump, nozzle in totalled_nozzles(conn):
+        reading = last_totals(conn, pump, nozzle)
+        assert reading is not None
+        found.append(reading)
+    return found
+
+
+def totalled_nozzles(conn: sqlite3.Connection) -> Iterator[tuple[int, int]]:
+    """Every (pump, nozzle) with a totals reading, in order: a skip-scan of totals_by_nozzle."""
+    pump = conn.execute(_NEXT_PUMP, (0,)).fetchone()[0]
+    while pump is not None:
+        nozzle = conn.execute(_NEXT_NOZZLE, (pump, 0)).fetchone()[0]
+        while nozzle is not None:
+            yield pump, nozzle
+            nozzle = conn.execute(_NEXT_NOZZLE, (pump, nozzle)).fetchone()[0]
+        pump = conn.execute(_NEXT_PUMP, (pump,)).fetchone()[0]
 
 
 def last_totals(conn: sqlite3.Connection, pump: int, nozzle: int) -> TotalsReading | None:

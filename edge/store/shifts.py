@@ -74,14 +74,7 @@ def current(conn: sqlite3.Connection) -> Shift | None:
 
 def latest_totals(conn: sqlite3.Connection) -> list[TotalsReading]:
     """The latest reading of every (pump, nozzle), as Store.latest_totals, in this transaction."""
-    rows = conn.execute(
-        "SELECT pump, nozzle, volume_total, amount_total, read_at, source FROM totals "
-        "WHERE id IN (SELECT MAX(id) FROM totals GROUP BY pump, nozzle) ORDER BY pump, nozzle"
-    ).fetchall()
-    return [
-        TotalsReading(pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), source)
-        for pump, nozzle, volume, amount, at, source in rows
-    ]
+    return ledger.latest_totals(conn)
 
 
 def _totals_mark(conn: sqlite3.Connection) -> int:
@@ -118,13 +111,17 @@ def opening_totals(conn: sqlite3.Connection, shift: Shift) -> dict[int, TotalsRe
         found[nozzle] = TotalsReading(
             pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), "shift"
         )
-    firsts = conn.execute(
-        "SELECT pump, nozzle, volume_total, amount_total, read_at, source FROM totals "
-        "WHERE id IN (SELECT MIN(id) FROM totals WHERE id > ? GROUP BY pump, nozzle)",
-        (shift.totals_mark,),
-    )
-    for pump, nozzle, volume, amount, at, source in firsts:
-        if nozzle not in found:
+    for pump, nozzle in ledger.totalled_nozzles(conn):
+        if nozzle in found:
+            continue
+        # One index seek per nozzle (totals_by_nozzle), not a GROUP BY over years of readings.
+        first = conn.execute(
+            "SELECT volume_total, amount_total, read_at, source FROM totals "
+            "WHERE pump = ? AND nozzle = ? AND id > ? ORDER BY id LIMIT 1",
+            (pump, nozzle, shift.totals_mark),
+        ).fetchone()
+        if first is not None:
+            volume, amount, at, source = first
             found[nozzle] = TotalsReading(
                 pump, nozzle, text_dec(volume), text_dec(amount), text_time(at), source
             )

@@ -65,8 +65,6 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 # The smallest pump number above ?, and the smallest nozzle of pump ? above ?, among the totals
 # readings: each a seek in totals_by_nozzle (SQLite's min/max optimization), so walking every
 # nozzle costs a few seeks per nozzle, whatever the number of readings (a "skip scan").
-_NEXT_PUMP = "SELECT MIN(pump) FROM totals WHERE pump > ?"
-_NEXT_NOZZLE = "SELECT MIN(nozzle) FROM totals WHERE pump = ? AND nozzle > ?"
 
 
 class Store:
@@ -458,21 +456,8 @@ class Store:
 
     def latest_totals(self) -> list[TotalsReading]:
         """The latest totalizer reading of every (pump, nozzle), in that order."""
-        found: list[TotalsReading] = []
         with self._db.read() as conn:
-            # One index seek per nozzle, not a GROUP BY over every reading ever taken: the
-            # station keeps years of readings (docs/retention.md).
-            # Pumps and nozzles are numbered from 1.
-            pump = conn.execute(_NEXT_PUMP, (0,)).fetchone()[0]
-            while pump is not None:
-                nozzle = conn.execute(_NEXT_NOZZLE, (pump, 0)).fetchone()[0]
-                while nozzle is not None:
-                    reading = ledger.last_totals(conn, pump, nozzle)
-                    assert reading is not None
-                    found.append(reading)
-                    nozzle = conn.execute(_NEXT_NOZZLE, (pump, nozzle)).fetchone()[0]
-                pump = conn.execute(_NEXT_PUMP, (pump,)).fetchone()[0]
-        return found
+            return ledger.latest_totals(conn)
 
     # --- tanks
 

@@ -223,8 +223,6 @@ def test_the_query_is_served_by_an_index(big: Store, page: str) -> None:
     assert whole_table_reads(big, lambda: PAGES[page](big)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="edge/store/shifts.py reads each nozzle's latest and "
-                   "first totals with a GROUP BY over every reading (docs/retention.md)")
 def test_the_open_shift_report_is_served_by_indexes(big: Store) -> None:
     grades = {n: GRADES[n % 3] for n in range(1, 17)}
     assert whole_table_reads(big, lambda: big.shift_report(None, grades=grades)) == []
