@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
+    "APP_PAYMENT",
     "AUTHORIZATION_SOURCES",
     "PAYMENT_METHODS",
     "Authorization",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 PAYMENT_METHODS: frozenset[str] = frozenset({"cash", "wechat", "alipay", "card", "account"})
+#: The payment the station records itself for an app order's sale: the driver paid in the app
+#: before fuelling (any refund of paid - amount is the cloud's). Never taken at the console.
+APP_PAYMENT = "app"
 AUTHORIZATION_SOURCES: frozenset[str] = frozenset({"attendant", "auto", "order"})
 
 

@@ -54,7 +54,7 @@ from edge.config import StationConfig
 from edge.config.printer import Printer
 from edge.hub import EventHub, Message, Subscription
 from edge.ledger import Ledger
-from edge.model import Order
+from edge.model import APP_PAYMENT, Order
 
 __all__ = [
     "PrintOutcome",
@@ -148,8 +148,11 @@ def receipt_from_sale(sale: Mapping[str, Any], station: ReceiptStation, printer:
     amount = _decimal(sale, "amount")
     payments = []
     for item in sale.get("payments") or ():
-        if isinstance(item, Mapping):
-            payments.append(PaymentLine(str(item.get("method")), _decimal(item, "amount")))
+        if not isinstance(item, Mapping):
+            continue
+        if order is not None and item.get("method") == APP_PAYMENT:
+            continue  # the order's lines below show what was paid in the app, and the refund
+        payments.append(PaymentLine(str(item.get("method")), _decimal(item, "amount")))
     order_id = sale.get("order_id")
     prepaid = refund = None
     if order is not None:

@@ -20,7 +20,7 @@ from edge.model import Sale, decimal_str, rfc3339
 ZERO = Decimal("0")
 HOURS = 24
 #: Payment methods in the order the reports show them (every one of PAYMENT_METHODS).
-METHODS: tuple[str, ...] = ("cash", "wechat", "alipay", "card", "account")
+METHODS: tuple[str, ...] = ("cash", "wechat", "alipay", "card", "account", "app")
 
 
 def day_span(day: date, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -24,7 +24,7 @@ from sync.schemas import DataRequest
 log = logging.getLogger(__name__)
 
 _METHOD_NAMES = {"cash": "现金", "wechat": "微信", "alipay": "支付宝", "card": "银行卡",
-                 "account": "记账"}  # fmt: skip
+                 "account": "记账", "app": "APP预付"}  # fmt: skip
 
 
 def nozzle_grades(config: StationConfig) -> dict[int, str]:

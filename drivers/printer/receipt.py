@@ -27,6 +27,7 @@ PAYMENT_METHOD_NAMES: dict[str, str] = {
     "alipay": "支付宝",
     "card": "银行卡",
     "account": "挂账",
+    "app": "APP预付",
 }
 
 _CENT = Decimal("0.01")

@@ -17,6 +17,8 @@ const STATE = {
   offline: "离线", not_programmed: "未设置油价", stopped: "已停止", reserved: "APP订单预约",
 };
 const METHODS = [["cash", "现金"], ["wechat", "微信"], ["alipay", "支付宝"], ["card", "银行卡"], ["account", "挂账"]];
+// Names of every method a sale can show; "app" (prepaid app orders) is recorded by the station, never taken here.
+const METHOD_NAMES = { ...Object.fromEntries(METHODS), app: "APP预付" };
 const ALERT = { low_stock: "低库存", high_water: "水位过高", gauge_offline: "液位仪离线" };
 
 let token = null;
@@ -300,7 +302,7 @@ async function loadReport() {
   $("report-date").value = r.date || day;
   const csv = "/api/v1/reports/daily.csv" + (r.date ? "?date=" + r.date : "");
   $("report-csv").dataset.href = csv;
-  const methodName = Object.fromEntries(METHODS);
+  const methodName = METHOD_NAMES;
   const total = r.totals || {};
   $("report").replaceChildren(
     el("p", { textContent: "合计 " + (total.count ?? 0) + " 笔，" + (total.volume ?? "0.00") + " 升，￥" + (total.amount ?? "0.00") }),
@@ -342,7 +344,7 @@ async function closeShift() {
     const table = el("table", { className: "list" });
     for (const g of r.grades) table.append(el("tr", {}, el("td", { textContent: g.grade + "#" }),
       el("td", { textContent: g.count + " 笔" }), el("td", { textContent: g.volume + " 升" }), el("td", { textContent: "￥" + g.amount })));
-    for (const p of r.payments) table.append(el("tr", {}, el("td", { textContent: (METHODS.find((m) => m[0] === p.method) || [0, p.method])[1] }),
+    for (const p of r.payments) table.append(el("tr", {}, el("td", { textContent: METHOD_NAMES[p.method] || p.method }),
       el("td", { textContent: p.count + " 笔" }), el("td", {}), el("td", { textContent: "￥" + p.amount })));
     box.append(table);
     if (r.counts.mismatches) box.append(el("p", { className: "mismatch", textContent: "泵码与销售不符：" + r.counts.mismatches + " 支油枪" }));

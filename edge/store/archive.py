@@ -13,7 +13,8 @@ The audit log, shifts, prices, users and tank alerts/deliveries/reconciliations 
 small, and the audit chain must stay verifiable in one place).
 
 Nothing unsynced leaves: a period that holds an event the cloud has not acknowledged, an unpaid
-sale (an app order's sale counts as paid once its order completed: it was paid in the app), or
+sale (an app order's sale is paid in the app: the station records an "app" payment; an older
+release's, with none, counts as paid once its order completed), or
 events of the open shift is refused whole, naming the first such seq. The files are
 written, fsynced and read back (row counts and sha256) before any row is deleted, and the rows go
 in ONE transaction together with the `archives` row. A run interrupted between the two leaves the
@@ -279,7 +280,9 @@ def _refuse_unsynced(conn: sqlite3.Connection, high: int) -> None:
         seq, type_, ts = unacked
         raise ArchiveRefused(seq, f"event {seq} ({type_} at {ts}) is not acknowledged by the "
                                   "cloud yet; archive an earlier date or wait for the sync")
-    # A sale of an app order was paid in the app: settled once its order completed.
+    # A sale of an app order was paid in the app. The station records that as an "app" payment;
+    # sales recorded by releases before it did have none, and are settled once their order
+    # completed.
     unpaid = conn.execute(
         "SELECT seq, id FROM sales AS s WHERE paid = 0 AND seq <= ? AND NOT EXISTS (SELECT 1 "
         "FROM orders AS o WHERE o.order_id = s.order_id AND o.status = 'completed') "

@@ -12,11 +12,21 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from edge.model import PAYMENT_METHODS, Event, NewSale, Payment, Sale, TotalsReading, sale_to_api
+from edge.model import (
+    APP_PAYMENT,
+    PAYMENT_METHODS,
+    Event,
+    NewSale,
+    Payment,
+    Sale,
+    TotalsReading,
+    sale_to_api,
+)
 from edge.store import authorizations, events
 from edge.store.codec import (
     dec_key,
@@ -252,6 +262,15 @@ def record_sale(
             key, int(sale.paid),
         ),
     )  # fmt: skip
+    if sale.order_id is not None and sale.amount > 0:
+        # Prepaid in the app: the sale is settled as it is recorded, never in the unpaid list.
+        payment = Payment(ids.new(now), sale.id, APP_PAYMENT, sale.amount, None, now)
+        conn.execute(
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (payment.id, sale.id, APP_PAYMENT, dec_text(sale.amount), None, time_text(now)),
+        )
+        conn.execute("UPDATE sales SET paid = 1 WHERE id = ?", (sale.id,))
+        sale = replace(sale, payments=(payment,))
     record_totals(conn, new.totals_after)
     if new.authorization_id is not None:
         try:

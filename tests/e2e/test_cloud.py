@@ -111,6 +111,10 @@ async def test_an_app_order_fuels_and_completes_with_its_refund(cloudy: Cloudy) 
     assert sale["order_id"] == "A-1001" and sale["amount"] == "100.00"
     assert done["data"]["refund"] == "20.00"
     assert cloudy.station.forecourt.pumps[1].reserved_by is None
+    # Paid in the app: settled as recorded, never in the cashier's unpaid list.
+    assert sale["paid"] is True
+    assert [(p["method"], p["amount"]) for p in sale["payments"]] == [("app", "100.00")]
+    assert cloudy.station.store.sales(unpaid=True, limit=10) == []
 
 
 async def test_a_wrong_price_is_rejected_with_its_reason(cloudy: Cloudy) -> None:

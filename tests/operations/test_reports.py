@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from edge.model import PAYMENT_METHODS, Payment, Sale
+from edge.model import APP_PAYMENT, PAYMENT_METHODS, Payment, Sale
 from edge.reports import CSV_COLUMNS, METHODS, daily_csv, daily_report, day_span
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -83,8 +83,9 @@ def test_payments_by_method_add_up_to_what_was_paid() -> None:
         {"method": "alipay", "amount": "0.00", "count": 0},
         {"method": "card", "amount": "100.00", "count": 1},
         {"method": "account", "amount": "0.00", "count": 0},
+        {"method": "app", "amount": "0.00", "count": 0},
     ]
-    assert set(METHODS) == PAYMENT_METHODS
+    assert set(METHODS) == PAYMENT_METHODS | {APP_PAYMENT}
 
 
 def test_an_empty_day_has_every_configured_grade_at_zero() -> None:

@@ -79,7 +79,7 @@ class History:
         if order_id is not None:
             store.update_order(order_id, status="completed", sale_id=sale.id,
                                refund=Decimal(300) - sale.amount)
-        # An app order was paid in the app: the station records no payment for its sale.
+        # An app order was paid in the app: the station records that payment ("app") itself.
         if pay and split:
             store.add_payment(sale.id, method="cash", amount=Decimal("100.00"), user="li")
             store.add_payment(sale.id, method="wechat", amount=sale.amount - 100, user="li")
@@ -158,8 +158,10 @@ def test_the_old_period_moves_into_files_that_hold_exactly_the_rows_removed(
     old_ids = {s.id for s in history.old}
     assert set(after["sales"]) == {s.id for s in history.new}
     assert {r["id"] for r in file_rows(done, "sales")} == old_ids
-    # One sale was paid in two parts, the app order's in the app.
-    assert len(file_rows(done, "payments")) == 12
+    # One sale was paid in two parts, the app order's in the app (its "app" payment).
+    payments = file_rows(done, "payments")
+    assert len(payments) == 13
+    assert [p["method"] for p in payments].count("app") == 1
     assert [r["order_id"] for r in file_rows(done, "orders")] == ["app-5"]
     assert len(file_rows(done, "authorizations")) == 12
     # Money stays the exact text stored.
