@@ -19,6 +19,9 @@ from edge import __version__
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+# The database was written by a newer release (a rollback without its backup): restarting the
+# same binary cannot fix it, so systemd must not restart it (RestartPreventExitStatus).
+EXIT_SCHEMA_TOO_NEW = 3
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -52,12 +55,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     assert isinstance(config, StationConfig)
     setup_logging(args.log_level)
+    from edge.store import SchemaTooNew
+
     try:
         asyncio.run(Station(config).run())
+    except SchemaTooNew as exc:
+        logging.getLogger("forecourt").critical(
+            "station cannot start: %s; install the release that wrote it or restore the "
+            "pre-migration copy (docs/install.md, rolling back)", exc)
+        return EXIT_SCHEMA_TOO_NEW
     except Exception as exc:  # the last word before systemd restarts us
-        logging.getLogger("forecourt").critical("station failed: %s", exc, exc_info=True)
+        logging.getLogger("forecourt").critical("station failed: %s", _reasons(exc),
+                                                exc_info=True)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _reasons(exc: BaseException) -> str:
+    """What went wrong, in words: the errors inside a task group rather than the group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_reasons(inner) for inner in exc.exceptions)
+    return str(exc) or type(exc).__name__
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -190,7 +190,7 @@ class Station:
             create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
             lifespan="off", access_log=False, ws_ping_interval=20))
         async with asyncio.TaskGroup() as tasks:
-            serving = tasks.create_task(server.serve(), name="api")
+            serving = tasks.create_task(self._serve_api(server), name="api")
             background = [tasks.create_task(self.ledger.probe(), name="store-probe"),
                           tasks.create_task(self._watchdog(), name="watchdog"),
                           tasks.create_task(self.pricing.run(), name="price-schedules"),
@@ -218,6 +218,16 @@ class Station:
             await serving
             for task in background:
                 task.cancel()
+
+    async def _serve_api(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:
+            # uvicorn ends the process with sys.exit(3) when it cannot bind (its log line above
+            # says why); here that is an error like any other, and systemd restarts the daemon.
+            api = self.config.api
+            raise RuntimeError(f"cannot serve the API on {api.host}:{api.port} "
+                               "(in use by another program?)") from None
 
     def _cloud_link(self, sync: Sync) -> CloudLink:
         public_key = load_public_key(sync.cloud_public_key)

@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -164,6 +165,26 @@ def test_a_redirected_stderr_under_systemd_is_not_the_journal(tmp_path: Path) ->
 
 
 def test_the_daemon_failing_at_start_logs_at_critical_on_the_journal(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    with socket.socket() as taken:  # another program holds the console's port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config.write_text(StationSpec(port_url="socket://127.0.0.1:9", db=tmp_path / "station.db",
+                                      api_port=port).toml(), "utf-8")
+        code, lines = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+                           tmp_path / "stderr", journal="yes")
+    assert code == 1
+    crit = [line for line in lines if line.startswith("<2>")]
+    assert crit[0] == (f"<2>forecourt: station failed: cannot serve the API on 127.0.0.1:{port} "
+                       "(in use by another program?)"), lines
+    assert any("Traceback (most recent call last):" in line for line in crit)
+    # One priority for the whole record: `journalctl -p crit` shows the traceback with it.
+    first = lines.index(crit[0])
+    assert all(line.startswith("<2>") for line in lines[first:]), lines
+
+
+def test_a_database_from_a_newer_release_is_one_critical_line(tmp_path: Path) -> None:
     db = tmp_path / "station.db"
     Store.open(db).close()
     conn = sqlite3.connect(db)
@@ -174,11 +195,11 @@ def test_the_daemon_failing_at_start_logs_at_critical_on_the_journal(tmp_path: P
                                   api_port=free_port()).toml(), "utf-8")
     code, lines = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
                        tmp_path / "stderr", journal="yes")
-    assert code != 0
-    assert lines[0].startswith("<2>forecourt: station failed: the database has schema version")
-    assert "Traceback (most recent call last):" in [line[3:] for line in lines]
-    # One priority for the whole record: `journalctl -p crit` shows the traceback with it.
-    assert all(line.startswith("<2>") for line in lines), lines
+    assert code == 3  # systemd's RestartPreventExitStatus: no restart loop
+    assert lines == [line for line in lines if line.startswith("<2>")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("<2>forecourt: station cannot start: the database has schema "
+                               f"version {len(MIGRATIONS) + 1}")
 
 
 # ----------------------------------------------------------------- what the log lines say

@@ -81,7 +81,7 @@ def test_the_daemon_is_supervised(service: list[Directive]) -> None:
     assert one(service, "WatchdogSec") == "30"
     assert one(service, "Restart") == "always"
     # Status 2 is an invalid config (edge.cli.EXIT_CONFIG): a person must fix it.
-    assert one(service, "RestartPreventExitStatus") == "2"
+    assert one(service, "RestartPreventExitStatus") == "2 3"
     assert one(service, "StartLimitIntervalSec", "Unit") == "0"
     assert one(service, "ExecStart") == f"{INSTALLED} run --config {CONFIG}"
 

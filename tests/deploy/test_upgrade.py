@@ -283,7 +283,7 @@ def test_a_database_from_a_newer_release_is_refused_at_start(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
     done = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
                           capture_output=True, text=True, timeout=60, env=env, check=False)
-    assert done.returncode != 0, done.stderr
+    assert done.returncode == 3, done.stderr  # RestartPreventExitStatus: no restart loop
     assert (f"the database has schema version {CURRENT + 1}, but this forecourt only knows "
             f"versions up to {CURRENT}") in done.stderr
     assert db.read_bytes() == before
