@@ -46,8 +46,10 @@ def backup(store: Store, destination: Path) -> int:
     target = sqlite3.connect(partial)
     try:
         with store._db.read() as conn:
-            # A few pages at a time, so the daemon's writers are not held up for the whole copy.
-            conn.backup(target, pages=256)
+            # In one step: under WAL the copy's read transaction does not hold up the daemon's
+            # writers, while a copy in steps starts over whenever the daemon commits between two
+            # steps, and on a busy station might never finish.
+            conn.backup(target, pages=-1)
         result = target.execute("PRAGMA integrity_check").fetchone()[0]
         if result != "ok":
             raise sqlite3.DatabaseError(f"the copy fails its integrity check: {result}")
