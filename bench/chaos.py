@@ -209,6 +209,9 @@ class ChaosRun:
             end = time.monotonic()
             station.free_disk()
         self.windows.append((start, end))
+        # The attendant keeps asking: the station must authorize again once it can write (its
+        # store probe notices within seconds); the verdict checks that it did.
+        await attendant.until_accepted(30.0)
 
     # ---- the end ---------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +31,7 @@ from typing import Any, Self
 
 import httpx
 from chaos_checks import Attempt, StoredSale
-from harness import BenchError, die_with_parent
+from harness import BenchError, die_with_parent, station_toml
 
 from edge.store import Store
 from sync.keys import generate
@@ -54,31 +55,6 @@ def build_clockshift(folder: Path) -> Path:
     return library
 
 
-def station_toml(*, line_url: str, db: Path, api_port: int, pumps: int, broker: str,
-                 public_key: Path, station_id: str, auto_from: int) -> str:
-    """`pumps` dispensers at 0x50.. with nozzles 92 and 95; pumps from `auto_from` on are auto."""
-    out = [
-        f'[station]\nid = "{station_id}"\nname = "chaos"\ntimezone = "Asia/Shanghai"\n',
-        f"[storage]\npath = {str(db)!r}\n",
-        f'[api]\nlisten = "127.0.0.1:{api_port}"\n',
-        # Pre-authorizations nobody lifts for expire soon, so they do not block the next customer.
-        "[controller]\nlift_timeout_seconds = 20\n",
-        f'[sync]\nbroker = "{broker}"\ncloud_public_key = "{public_key}"\n',
-        '[[grades]]\ncode = "92"\nname = "92号汽油"\nprice = "7.50"\n',
-        '[[grades]]\ncode = "95"\nname = "95号汽油"\nprice = "8.02"\n',
-        f'[[lines]]\nid = "line1"\nport = "{line_url}"\nprotocol = "dart"\n'
-        'baudrate = 9600\nparity = "O"\nreply_timeout_ms = 100\n',
-    ]
-    for index in range(pumps):
-        mode = "auto" if index + 1 >= auto_from else "attendant"
-        out.append(f'[[pumps]]\nnumber = {index + 1}\nline = "line1"\n'
-                   f'address = {FIRST_ADDRESS + index:#x}\nauthorize = "{mode}"\n')
-        for logical, grade in ((1, "92"), (2, "95")):
-            out.append(f"[[pumps.nozzles]]\nnumber = {2 * index + logical}\n"
-                       f'logical = {logical}\ngrade = "{grade}"\n')
-    return "\n".join(out)
-
-
 class StationProcess:
     def __init__(self, folder: Path, line_url: str, broker: str, station_id: str, api_port: int,
                  *, shifter: Path, pumps: int) -> None:
@@ -98,8 +74,11 @@ class StationProcess:
         _, public = generate(self.folder / "keys")
         self.config.write_text(station_toml(
             line_url=self._line_url, db=self.db, api_port=self._api_port, pumps=self._pumps,
-            broker=self._broker, public_key=public, station_id=self._station_id,
-            auto_from=self._pumps // 2 + 1), "utf-8")
+            baudrate=9600, station_id=self._station_id, auto_from=self._pumps // 2 + 1,
+            # Pre-authorizations nobody lifts for expire soon, not blocking the next customer.
+            sections=("[controller]\nlift_timeout_seconds = 20\n"
+                      f'[sync]\nbroker = "{self._broker}"\ncloud_public_key = "{public}"\n')),
+            "utf-8")
         with Store.open(self.db) as store:
             for name, (role, pin) in USERS.items():
                 store.upsert_user(name, role=role, pin=pin)
@@ -270,12 +249,19 @@ class Attendant:
     async def until_refused(self, seconds: float) -> bool:
         """Ask for authorizations (idle or waiting nozzles of the attendant pumps) until one is
         refused for storage or `seconds` pass; whether one was."""
+        return await self._until(lambda a: a.status == 503 and a.code == "storage_unavailable",
+                                 seconds)
+
+    async def until_accepted(self, seconds: float) -> bool:
+        """Ask for authorizations until one is granted or `seconds` pass; whether one was."""
+        return await self._until(lambda a: a.status == 202, seconds)
+
+    async def _until(self, wanted: Callable[[Attempt], bool], seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 for nozzle in await self._nozzles("idle", "calling"):
-                    attempt = await self.authorize(nozzle)
-                    if attempt.status == 503 and attempt.code == "storage_unavailable":
+                    if wanted(await self.authorize(nozzle)):
                         return True
             await asyncio.sleep(0.5)
         return False

@@ -223,8 +223,10 @@ async def simulator(
 
 
 def station_toml(*, line_url: str, db: Path, api_port: int, pumps: int, baudrate: int,
-                 reply_timeout_ms: int = 100) -> str:
-    """A station of ``pumps`` attendant-mode dispensers at 0x50.., two nozzles each (92, 95).
+                 reply_timeout_ms: int = 100, station_id: str = "BENCH-0001",
+                 auto_from: int | None = None, sections: str = "") -> str:
+    """A station of ``pumps`` attendant-mode dispensers at 0x50.., two nozzles each (92, 95);
+    pumps numbered ``auto_from`` and up are in auto mode, ``sections`` is more TOML.
 
     The grades match what ``forecourt simulate --nozzles-per-pump 2`` reports (DC7), so the
     price read-back and the grade checks pass as on a correctly configured site. The reply
@@ -232,17 +234,19 @@ def station_toml(*, line_url: str, db: Path, api_port: int, pumps: int, baudrate
     with the controller too, and a socket:// line gets the network's latency added (docs/config.md).
     """
     out = [
-        '[station]\nid = "BENCH-0001"\nname = "bench"\ntimezone = "Asia/Shanghai"\n',
+        f'[station]\nid = "{station_id}"\nname = "bench"\ntimezone = "Asia/Shanghai"\n',
         f"[storage]\npath = {str(db)!r}\n",
         f'[api]\nlisten = "127.0.0.1:{api_port}"\n',
+        sections,
         '[[grades]]\ncode = "92"\nname = "92号汽油"\nprice = "7.50"\n',
         '[[grades]]\ncode = "95"\nname = "95号汽油"\nprice = "8.02"\n',
         f'[[lines]]\nid = "line1"\nport = "{line_url}"\nprotocol = "dart"\n'
         f'baudrate = {baudrate}\nparity = "O"\nreply_timeout_ms = {reply_timeout_ms}\n',
     ]
     for index in range(pumps):
+        mode = "auto" if auto_from is not None and index + 1 >= auto_from else "attendant"
         out.append(f'[[pumps]]\nnumber = {index + 1}\nline = "line1"\n'
-                   f'address = {0x50 + index:#x}\nauthorize = "attendant"\n')
+                   f'address = {0x50 + index:#x}\nauthorize = "{mode}"\n')
         for logical, grade in ((1, "92"), (2, "95")):
             out.append(f"[[pumps.nozzles]]\nnumber = {2 * index + logical}\n"
                        f'logical = {logical}\ngrade = "{grade}"\n')

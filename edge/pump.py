@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -337,8 +338,15 @@ class PumpController(PumpLink):
                            reason: str | None = None) -> Authorization:
         """Move an authorization along its table (edge/states.py) and record it."""
         new = authorization_next(AuthorizationState(auth.state), signal)
-        changed = await self.ledger.write(self.ledger.store.set_authorization_state, auth.id, new,
-                                          reason=reason)
+        try:
+            changed = await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,
+                                              new, reason=reason)
+        except StoreUnavailable as exc:
+            # Fuel may be flowing: the pump is followed on regardless, and the stored record
+            # catches up (the sale marks it completed; a start-up closes one left open).
+            log.warning("pump %d: authorization %s is %s, not recorded yet (%s)", self.number,
+                        auth.id, new, exc)
+            changed = replace(auth, state=new, reason=reason)
         for observer in self.observers:
             observer.authorization_changed(self, changed)
         return changed

@@ -24,6 +24,7 @@ from drivers.dart.transactions import Command, Reply, UnknownTransaction
 from edge.config import Pump
 from edge.errors import PumpOffline, StationError
 from edge.model import TotalsReading
+from edge.store import StoreUnavailable
 from edge.units import from_raw
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ class PumpLink:
                 log.warning("pump %d: %s", self.number, exc.message)
             except (DartCommandError, TimeoutError) as exc:
                 log.warning("pump %d: no answer (%s); will retry when it answers", self.number, exc)
+            except StoreUnavailable as exc:
+                log.error("pump %d: %s; the pump is still followed", self.number, exc)
+            except Exception:
+                # A failed job must not leave the pump unserved for the rest of the day.
+                log.exception("pump %d: a job failed; the pump is still followed", self.number)
             finally:
                 self._on_change(self)
 

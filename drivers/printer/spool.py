@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from drivers.files import fsync_dir, write_durably
+
 __all__ = ["Job", "Spool", "SpoolError"]
 
 MAGIC = b"FCPJ1\n"  # forecourt print job, format 1
@@ -76,23 +78,6 @@ class Job:
         return job
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Spool:
     """The job files of one printer. Not thread-safe: the print queue serializes access."""
 
@@ -139,10 +124,10 @@ class Spool:
         if job.number != number:
             raise ValueError(f"job built with number {job.number}, expected {number}")
         # The counter first: a crash after it leaves a gap in receipt numbers, never a repeat.
-        _write_atomic(self.directory / COUNTER, f"{number}\n".encode())
+        write_durably(self.directory / COUNTER, f"{number}\n".encode())
         self._last = number
-        _write_atomic(self._path(number), job.to_bytes())
-        _sync_dir(self.directory)
+        write_durably(self._path(number), job.to_bytes())
+        fsync_dir(self.directory)
         self._numbers.append(number)
         return job
 

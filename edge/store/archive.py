@@ -32,6 +32,7 @@ from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
+from drivers.files import write_durably
 from edge.model import rfc3339
 from edge.states import OPEN_ORDER_STATUSES
 from edge.store import events, shifts
@@ -41,7 +42,6 @@ from edge.store.archive_files import (
     problem,
     read_back,
     sha256,
-    write_durably,
 )
 from edge.store.authorizations import ACTIVE_STATES
 from edge.store.codec import text_time, time_text

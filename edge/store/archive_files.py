@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from drivers.files import fsync_dir
+
 
 @dataclass(frozen=True)
 class ArchiveFile:
@@ -102,25 +104,6 @@ def problem(path: Path, sha256: str) -> str | None:
     if file_sha256(path) != sha256:
         return f"{path} has changed (sha256 differs from the one recorded)"
     return None
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    # A rename is durable once its directory is: without this a power cut can undo it.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sha256(data: bytes) -> str:

@@ -131,6 +131,41 @@ async def test_storage_refusing_writes_refuses_authorizations_until_it_recovers(
     await client.aclose()
 
 
+async def test_a_fill_that_starts_while_storage_fails_is_recorded_when_it_recovers(
+        sim: Simulator, running: RunningStation, tmp_path: Path) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "2.00"}})
+    assert r.status_code == 202, r.text
+    blocker = sqlite3.connect(tmp_path / "station.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the disk fails after the authorization was written
+    try:
+        # Fuel flows (its "fuelling" state cannot be stored) and ends (its sale cannot be).
+        sim.lift(PUMP1, 1)
+        await wait_until(lambda: len(sim.fills()) == 1, timeout=20, what="the fill")
+        sim.hang(PUMP1, 1)
+        await wait_until(lambda: not running.station.ledger.writable, timeout=20,
+                         what="the store known unwritable")
+        assert await sales(client) == []
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # The pump was followed throughout: the sale is recorded once the store takes it.
+    (sale,) = await wait_sales(client, 1, timeout=30)
+    assert Decimal(sale["volume"]) == sim.fills()[0].volume_decimal == Decimal("2.00")
+    # And the pump still serves the next customer once the store's probe has seen it writable.
+    await wait_pump_state(client, 1, "idle", timeout=15)
+    await wait_until(lambda: running.station.ledger.writable, timeout=10,
+                     what="authorizations allowed again")
+    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "1.00"}})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 1)
+    await wait_until(lambda: len(sim.fills()) == 2, timeout=20, what="the second fill")
+    sim.hang(PUMP1, 1)
+    assert len(await wait_sales(client, 2, timeout=20)) == 2
+    await client.aclose()
+
+
 def test_run_with_a_bad_config_exits_2_naming_every_problem(tmp_path: Path) -> None:
     db = tmp_path / "never" / "station.db"
     bad = tmp_path / "bad.toml"

@@ -1,0 +1,31 @@
+"""Writing a file so that a power cut leaves either the old one or the new one, whole.
+
+The print spool and the database archives both rely on it: the data goes to `NAME.partial`, is
+fsynced, renamed over `NAME`, and the directory is fsynced so that the rename itself survives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["fsync_dir", "write_durably"]
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    # A rename is durable once its directory is: without this a power cut can undo it.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
