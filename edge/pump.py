@@ -190,7 +190,8 @@ class PumpController(PumpLink):
         not answer in time, try again a little later for as long as it is online."""
         try:
             await self._startup()
-        except (DartCommandError, TimeoutError, StationError) as exc:
+        except (DartCommandError, TimeoutError, StationError, StoreUnavailable) as exc:
+            # StoreUnavailable: what start-up recovers must be stored before the pump sells.
             self._startup_pending = False
             if not self.online:
                 return  # it starts again when the pump answers

@@ -166,6 +166,49 @@ async def test_a_fill_that_starts_while_storage_fails_is_recorded_when_it_recove
     await client.aclose()
 
 
+async def test_a_pump_cut_off_mid_fill_while_storage_fails_is_recovered_when_it_returns(
+        sim: Simulator, running: RunningStation, tmp_path: Path) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    pump = running.station.forecourt.pumps[1]
+    r = await client.post("/api/v1/nozzles/1/authorize", json={})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 1)
+
+    def dispensed() -> int:
+        sim.tick()
+        return sim.pump(PUMP1).filling_info[0]
+
+    await wait_until(lambda: dispensed() > 50, timeout=10, what="half a litre")
+    blocker = sqlite3.connect(tmp_path / "station.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        # The pump loses power mid-fill: its start-up must store the sale it recovers from the
+        # totals, and cannot.
+        sim.power_cycle(PUMP1)
+        await wait_until(lambda: not running.station.ledger.writable, timeout=30,
+                         what="the store known unwritable")
+        assert not pump.ready
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    sim.hang(PUMP1, 1)
+    (sale,) = await wait_sales(client, 1, timeout=30)
+    (fill,) = sim.fills()
+    assert Decimal(sale["volume"]) == fill.volume_decimal > 0
+    assert sale["recovered"] is True
+    await wait_until(lambda: pump.ready, timeout=20, what="the pump set up again")
+    await wait_until(lambda: running.station.ledger.writable, timeout=10,
+                     what="authorizations allowed again")
+    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "1.00"}})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 1)
+    await wait_until(lambda: len(sim.fills()) == 2, timeout=20, what="the second fill")
+    sim.hang(PUMP1, 1)
+    assert len(await wait_sales(client, 2, timeout=20)) == 2
+    await client.aclose()
+
+
 def test_run_with_a_bad_config_exits_2_naming_every_problem(tmp_path: Path) -> None:
     db = tmp_path / "never" / "station.db"
     bad = tmp_path / "bad.toml"
