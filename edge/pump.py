@@ -101,6 +101,9 @@ class PumpController(PumpLink):
         self.auth: Authorization | None = None
         self.fill_started_at: datetime | None = None
         self.recovered_fill = False
+        # The logical nozzle of the filling being settled, fixed when it ended: the next
+        # customer may lift another nozzle (and the pump report it) before the sale is read.
+        self.fill_logical: int | None = None
         self.reserved_by: str | None = None  # an app order holding the pump (cloud link)
         self.price_set_id: str | None = None  # the price set the pump was last programmed with
         self.observers: list[PumpObserver] = []
@@ -162,6 +165,9 @@ class PumpController(PumpLink):
             if previous in (PumpStatus.FILLING, PumpStatus.AUTHORIZED) or self.state in (
                     FuellingPoint.FUELLING, FuellingPoint.AUTHORIZED):
                 self._signal(PumpSignal.FILLING_ENDED)
+                # An authorized filling can only be on its nozzle (CD2 allowed no other).
+                self.fill_logical = (self._logical_of(self.auth) if self.auth else None
+                                     ) or self.selected
                 self._submit(self._settle)
             else:
                 self._signal(PumpSignal.READY)
@@ -395,7 +401,8 @@ class PumpController(PumpLink):
             return
         final = await self._ask([CD1(PumpCommand.RETURN_FILLING_INFO)], DC2)
         volume, amount = from_raw(final.volume, self._dv), from_raw(final.amount, self._da)
-        logical = self.selected or (self._logical_of(self.auth) if self.auth else None)
+        logical = (self.fill_logical or self.selected
+                   or (self._logical_of(self.auth) if self.auth else None))
         if logical is None or logical not in self._by_logical:
             logical = min(self._by_logical)
         nozzle = self._by_logical[logical]
@@ -430,6 +437,7 @@ class PumpController(PumpLink):
     def _finish(self) -> None:
         self.auth = None
         self.recovered_fill = False
+        self.fill_logical = None
         self.fill_started_at = None
         self._signal(PumpSignal.SALE_SETTLED)
         if not self.prices_ok or self._prices_pending:

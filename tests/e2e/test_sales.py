@@ -138,3 +138,28 @@ async def test_a_busy_nozzle_is_refused_with_409(
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "nozzle_busy"
     await client.aclose()
+
+
+async def test_the_next_customer_lifting_another_nozzle_does_not_move_the_sale(
+        sim: Simulator, running: RunningStation) -> None:
+    client = await running.client()
+    await wait_pump_state(client, 1, "idle")
+    r = await client.post("/api/v1/nozzles/2/authorize", json={})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 2)
+
+    def dispensed() -> int:
+        sim.tick()
+        return sim.pump(PUMP1).filling_info[0]
+
+    await wait_until(lambda: dispensed() > 100, timeout=15, what="a litre")
+    # Hung up and, at once, the next customer lifts nozzle 1: before the sale is even read.
+    sim.hang(PUMP1, 2)
+    sim.lift(PUMP1, 1)
+    (sale,) = await wait_sales(client, 1)
+    (fill,) = sim.fills()
+    assert (sale["nozzle"], sale["grade"]) == (2, "95")
+    assert Decimal(sale["volume"]) == fill.volume_decimal > 1
+    assert Decimal(sale["totals"]["volume_after"]) == Decimal(fill.volume_total_after) / 100
+    sim.hang(PUMP1, 1)
+    await client.aclose()
