@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -261,7 +261,8 @@ def _fills(sim: Simulator) -> list[Fill]:
             for f in sim.fills()]
 
 
-async def _until(check: Any, timeout: float, what: str, *, quiet: bool = False) -> None:
+async def _until(check: Callable[[], bool], timeout: float, what: str, *,
+                 quiet: bool = False) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

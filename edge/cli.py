@@ -13,8 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge import __version__
+
+if TYPE_CHECKING:  # the config package loads lazily: `forecourt --help` stays quick
+    from edge.config import StationConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,7 +41,7 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-def _load(path: str, *, check_files: bool = True) -> object:
+def _load(path: str, *, check_files: bool = True) -> StationConfig:
     from edge.config import ConfigError, load_config
 
     try:
@@ -49,11 +53,9 @@ def _load(path: str, *, check_files: bool = True) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig
     from edge.station import Station
 
     config = _load(args.config)
-    assert isinstance(config, StationConfig)
     setup_logging(args.log_level)
     from edge.store import SchemaTooNew
 
@@ -79,21 +81,18 @@ def _reasons(exc: BaseException) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig, describe
+    from edge.config import describe
 
     config = _load(args.file, check_files=not args.no_files)
-    assert isinstance(config, StationConfig)
     print(describe(config))
     return EXIT_OK
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig
     from edge.model import Role
     from edge.store import Store
 
     config = _load(args.config, check_files=False)
-    assert isinstance(config, StationConfig)
     try:
         role = Role(args.role)
     except ValueError:
@@ -114,11 +113,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig
     from edge.store import Store, StoreError
 
     config = _load(args.config, check_files=False)
-    assert isinstance(config, StationConfig)
     try:
         with Store.open(config.storage.path) as store:
             check = store.audit_verify()
@@ -133,12 +130,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig
     from edge.store import Store
     from edge.store.maintenance import backup
 
     config = _load(args.config, check_files=False)
-    assert isinstance(config, StationConfig)
     destination = Path(args.to)
     with Store.open(config.storage.path) as store:
         try:
@@ -151,12 +146,10 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_db_verify(args: argparse.Namespace) -> int:
-    from edge.config import StationConfig
     from edge.store import Store
     from edge.store.maintenance import verify
 
     config = _load(args.config, check_files=False)
-    assert isinstance(config, StationConfig)
     with Store.open(config.storage.path) as store:
         report = verify(store)
     for finding in report.findings:
@@ -167,12 +160,10 @@ def cmd_db_verify(args: argparse.Namespace) -> int:
 def cmd_db_archive(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from edge.config import StationConfig
     from edge.store import Store, StoreError
     from edge.store.archive import ArchiveError, archive_months, archives
 
     config = _load(args.config, check_files=False)
-    assert isinstance(config, StationConfig)
     try:
         before = None if args.list else date.fromisoformat(args.before)
     except ValueError:

@@ -117,3 +117,9 @@ async def wait_sales(client: httpx.AsyncClient, count: int,
         found = await sales(client)
         return found if len(found) >= count else None
     return await wait_until(check, timeout=timeout, what=f"{count} sale(s)")
+
+
+def dispensed(sim: Simulator, address: int) -> int:
+    """Raw volume of the filling in progress at the pump (centilitres)."""
+    sim.tick()
+    return sim.pump(address).filling_info[0]

@@ -18,7 +18,7 @@ from simulator.cloud import CloudPeer
 from simulator.control import Simulator, run_simulator
 from simulator.pump import SimulatedPump
 from sync.keys import generate
-from tests.e2e.conftest import USERS
+from tests.e2e.conftest import USERS, dispensed
 from tests.e2e.daemon import Daemon
 from tests.helpers import StationSpec, free_port, wait_until
 from tests.mosquitto import Mosquitto
@@ -37,16 +37,11 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-def dispensed(sim: Simulator) -> int:
-    sim.tick()
-    return sim.pump(AUTO_PUMP).filling_info[0]
-
-
 async def one_customer(sim: Simulator, fills_before: int) -> None:
     """Lift, take a litre or two if the pump lets us, hang up."""
     sim.lift(AUTO_PUMP, 1)
     try:
-        await wait_until(lambda: dispensed(sim) > 100, timeout=3, what="fuel")
+        await wait_until(lambda: dispensed(sim, AUTO_PUMP) > 100, timeout=3, what="fuel")
         await asyncio.sleep(0.2)
     except AssertionError:
         pass  # the controller is down: no authorization, no fuel

@@ -9,9 +9,18 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+
 from drivers.dart.bus import BusStats
 from simulator.control import Simulator
-from tests.e2e.conftest import RunningStation, pump_view, sales, wait_pump_state, wait_sales
+from tests.e2e.conftest import (
+    RunningStation,
+    dispensed,
+    pump_view,
+    sales,
+    wait_pump_state,
+    wait_sales,
+)
 from tests.helpers import wait_until
 
 PUMP1 = 0x50
@@ -131,6 +140,20 @@ async def test_storage_refusing_writes_refuses_authorizations_until_it_recovers(
     await client.aclose()
 
 
+async def serves_the_next_customer(client: httpx.AsyncClient, sim: Simulator,
+                                   running: RunningStation) -> None:
+    """After a storage failure: once the store's probe has seen it writable again, the pump
+    sells to the next customer (a second fill, a second sale)."""
+    await wait_until(lambda: running.station.ledger.writable, timeout=10,
+                     what="authorizations allowed again")
+    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "1.00"}})
+    assert r.status_code == 202, r.text
+    sim.lift(PUMP1, 1)
+    await wait_until(lambda: len(sim.fills()) == 2, timeout=20, what="the second fill")
+    sim.hang(PUMP1, 1)
+    assert len(await wait_sales(client, 2, timeout=20)) == 2
+
+
 async def test_a_fill_that_starts_while_storage_fails_is_recorded_when_it_recovers(
         sim: Simulator, running: RunningStation, tmp_path: Path) -> None:
     client = await running.client()
@@ -153,16 +176,9 @@ async def test_a_fill_that_starts_while_storage_fails_is_recorded_when_it_recove
     # The pump was followed throughout: the sale is recorded once the store takes it.
     (sale,) = await wait_sales(client, 1, timeout=30)
     assert Decimal(sale["volume"]) == sim.fills()[0].volume_decimal == Decimal("2.00")
-    # And the pump still serves the next customer once the store's probe has seen it writable.
+    # And the pump still serves the next customer.
     await wait_pump_state(client, 1, "idle", timeout=15)
-    await wait_until(lambda: running.station.ledger.writable, timeout=10,
-                     what="authorizations allowed again")
-    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "1.00"}})
-    assert r.status_code == 202, r.text
-    sim.lift(PUMP1, 1)
-    await wait_until(lambda: len(sim.fills()) == 2, timeout=20, what="the second fill")
-    sim.hang(PUMP1, 1)
-    assert len(await wait_sales(client, 2, timeout=20)) == 2
+    await serves_the_next_customer(client, sim, running)
     await client.aclose()
 
 
@@ -174,12 +190,7 @@ async def test_a_pump_cut_off_mid_fill_while_storage_fails_is_recovered_when_it_
     r = await client.post("/api/v1/nozzles/1/authorize", json={})
     assert r.status_code == 202, r.text
     sim.lift(PUMP1, 1)
-
-    def dispensed() -> int:
-        sim.tick()
-        return sim.pump(PUMP1).filling_info[0]
-
-    await wait_until(lambda: dispensed() > 50, timeout=10, what="half a litre")
+    await wait_until(lambda: dispensed(sim, PUMP1) > 50, timeout=10, what="half a litre")
     blocker = sqlite3.connect(tmp_path / "station.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -198,14 +209,7 @@ async def test_a_pump_cut_off_mid_fill_while_storage_fails_is_recovered_when_it_
     assert Decimal(sale["volume"]) == fill.volume_decimal > 0
     assert sale["recovered"] is True
     await wait_until(lambda: pump.ready, timeout=20, what="the pump set up again")
-    await wait_until(lambda: running.station.ledger.writable, timeout=10,
-                     what="authorizations allowed again")
-    r = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "1.00"}})
-    assert r.status_code == 202, r.text
-    sim.lift(PUMP1, 1)
-    await wait_until(lambda: len(sim.fills()) == 2, timeout=20, what="the second fill")
-    sim.hang(PUMP1, 1)
-    assert len(await wait_sales(client, 2, timeout=20)) == 2
+    await serves_the_next_customer(client, sim, running)
     await client.aclose()
 
 

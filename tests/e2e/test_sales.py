@@ -6,17 +6,11 @@ from decimal import Decimal
 
 from simulator.control import Simulator
 from simulator.metering import raw_to_decimal
-from tests.e2e.conftest import RunningStation, sales, wait_pump_state, wait_sales
+from tests.e2e.conftest import RunningStation, dispensed, sales, wait_pump_state, wait_sales
 from tests.helpers import wait_until
 
 PUMP1 = 0x50
 PUMP2 = 0x51
-
-
-def dispensed(sim: Simulator, address: int) -> int:
-    """Raw volume of the filling in progress (centilitres)."""
-    sim.tick()
-    return sim.pump(address).filling_info[0]
 
 
 async def fill_done(sim: Simulator, count: int) -> None:
@@ -147,12 +141,7 @@ async def test_the_next_customer_lifting_another_nozzle_does_not_move_the_sale(
     r = await client.post("/api/v1/nozzles/2/authorize", json={})
     assert r.status_code == 202, r.text
     sim.lift(PUMP1, 2)
-
-    def dispensed() -> int:
-        sim.tick()
-        return sim.pump(PUMP1).filling_info[0]
-
-    await wait_until(lambda: dispensed() > 100, timeout=15, what="a litre")
+    await wait_until(lambda: dispensed(sim, PUMP1) > 100, timeout=15, what="a litre")
     # Hung up and, at once, the next customer lifts nozzle 1: before the sale is even read.
     sim.hang(PUMP1, 2)
     sim.lift(PUMP1, 1)
