@@ -68,7 +68,7 @@ def _summary(values: list[float]) -> Report:
 async def _station(folder: Path, sim: SimulatorProcess, pumps: int, name: str
                    ) -> tuple[Path, int]:
     # Imported here: the store is only needed to create the bench's user before the start.
-    from edge.model import Role
+    from domain.model import Role
     from edge.store import Store
 
     db, api_port = folder / f"{name}.db", free_port()

@@ -204,7 +204,7 @@ def _summary(values: list[float], cycle: float) -> Report:
 async def bench_latency(folder: Path, args: argparse.Namespace, wire: float,
                         pumps: int) -> Report:
     # Imported here: only this part writes to the station's database before the daemon starts.
-    from edge.model import Role
+    from domain.model import Role
     from edge.store import Store
 
     cycle = pumps * wire

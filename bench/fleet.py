@@ -46,9 +46,9 @@ sys.path.insert(0, str(BENCH.parent))  # tests.mosquitto
 import aiomqtt  # noqa: E402
 from harness import machine, mosquitto_child, run_and_report  # noqa: E402
 
+from domain.model import Event  # noqa: E402
 from edge.hub import EventHub  # noqa: E402
 from edge.ledger import Ledger  # noqa: E402
-from edge.model import Event  # noqa: E402
 from edge.outbox import LedgerOutbox  # noqa: E402
 from edge.store import Store  # noqa: E402
 from simulator.cloud import NO_DELAY, StationStream, parse_envelope  # noqa: E402

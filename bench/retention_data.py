@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.model import NewSale, Preset, TotalsReading
+from domain.model import NewSale, Preset, TotalsReading
 from edge.store import Store
 from edge.store.db import Database
 from edge.store.tanks import TankReading

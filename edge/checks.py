@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from domain.model import Preset, TotalsReading
+from domain.units import step
 from edge.config import PumpDecimals
-from edge.model import Preset, TotalsReading
-from edge.units import step
 
 
 def check_sale(*, pump: int, nozzle: int, volume: Decimal, amount: Decimal, price: Decimal,

@@ -89,7 +89,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from edge.model import Role
+    from domain.model import Role
     from edge.store import Store
 
     config = _load(args.config, check_files=False)

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from typing import Any
 
-from edge.errors import StationError
+from domain.errors import StationError
+from domain.model import decimal_str, rfc3339, sale_to_api
 from edge.ledger import Ledger
-from edge.model import decimal_str, rfc3339, sale_to_api
 from edge.orders import OrderRefused, Orders
 from edge.pricing import PriceRefused, PriceScheduler
 from sync.inbox import CommandError, Handler

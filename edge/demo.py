@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from domain.errors import StationError
+from domain.model import Preset, Role
+from domain.states import FuellingPoint
 from edge.config import load_config
-from edge.errors import StationError
-from edge.model import Preset, Role
-from edge.states import FuellingPoint
 from edge.station import Station
 from edge.store import Store
 from simulator.cloud import CloudPeer

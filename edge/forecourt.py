@@ -16,6 +16,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from domain.errors import UnknownNozzle, UnknownPump
+from domain.model import Authorization, Preset, rfc3339
 from drivers.dart import (
     DartLine,
     LineNoise,
@@ -25,9 +27,7 @@ from drivers.dart import (
     PumpRestarted,
 )
 from edge.config import StationConfig
-from edge.errors import UnknownNozzle, UnknownPump
 from edge.ledger import Ledger
-from edge.model import Authorization, Preset, rfc3339
 from edge.pump import PumpController
 from edge.pump_link import PumpLink
 

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import tzinfo
 from typing import Any, ParamSpec, TypeVar
 
+from domain.model import Event, NewSale, Sale, rfc3339
 from edge.hub import EventHub
-from edge.model import Event, NewSale, Sale, rfc3339
 from edge.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

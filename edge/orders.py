@@ -17,12 +17,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from edge.errors import StationError
-from edge.forecourt import Forecourt
-from edge.ledger import Ledger
-from edge.model import Authorization, Order, Preset, Sale, decimal_str
-from edge.pump import PumpController
-from edge.states import (
+from domain.errors import StationError
+from domain.model import Authorization, Order, Preset, Sale, decimal_str
+from domain.states import (
     OPEN_ORDER_STATUSES,
     AuthorizationSignal,
     AuthorizationState,
@@ -30,6 +27,9 @@ from edge.states import (
     OrderStatus,
     order_next,
 )
+from edge.forecourt import Forecourt
+from edge.ledger import Ledger
+from edge.pump import PumpController
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from domain.model import Event
 from edge.ledger import Ledger
-from edge.model import Event
 
 
 class LedgerOutbox:

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from domain.model import PriceSchedule
+from domain.units import MAX_RAW_3, UnitError, to_raw
 from edge.forecourt import Forecourt
 from edge.ledger import Ledger
-from edge.model import PriceSchedule
-from edge.units import MAX_RAW_3, UnitError, to_raw
 
 log = logging.getLogger(__name__)
 

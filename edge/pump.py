@@ -18,6 +18,27 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from domain.errors import (
+    InvalidPreset,
+    NozzleBusy,
+    NozzleReserved,
+    PumpDidNotConfirm,
+    PumpNotReady,
+    PumpOffline,
+    StationError,
+    StorageUnavailable,
+)
+from domain.model import Authorization, NewSale, Preset, Sale, TotalsReading
+from domain.states import (
+    AuthorizationSignal,
+    AuthorizationState,
+    FuellingPoint,
+    InvalidTransition,
+    PumpSignal,
+    authorization_next,
+    fuelling_point_next,
+)
+from domain.units import UnitError, from_raw, to_raw
 from drivers.dart import (
     CD1,
     CD2,
@@ -32,31 +53,10 @@ from drivers.dart import (
 from drivers.dart.transactions import Command
 from edge.checks import check_sale
 from edge.config import Controller, Pump
-from edge.errors import (
-    InvalidPreset,
-    NozzleBusy,
-    NozzleReserved,
-    PumpDidNotConfirm,
-    PumpNotReady,
-    PumpOffline,
-    StationError,
-    StorageUnavailable,
-)
 from edge.ledger import Ledger
-from edge.model import Authorization, NewSale, Preset, Sale, TotalsReading
 from edge.pump_link import Line, PumpLink
 from edge.recovery import program_prices, reconcile_totals
-from edge.states import (
-    AuthorizationSignal,
-    AuthorizationState,
-    FuellingPoint,
-    InvalidTransition,
-    PumpSignal,
-    authorization_next,
-    fuelling_point_next,
-)
 from edge.store import StoreUnavailable
-from edge.units import UnitError, from_raw, to_raw
 from edge.views import pump_view
 
 log = logging.getLogger(__name__)
@@ -343,7 +343,7 @@ class PumpController(PumpLink):
 
     async def _auth_signal(self, auth: Authorization, signal: AuthorizationSignal, *,
                            reason: str | None = None) -> Authorization:
-        """Move an authorization along its table (edge/states.py) and record it."""
+        """Move an authorization along its table (domain/states.py) and record it."""
         new = authorization_next(AuthorizationState(auth.state), signal)
         try:
             changed = await self.ledger.write(self.ledger.store.set_authorization_state, auth.id,

@@ -19,13 +19,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from domain.errors import PumpOffline, StationError
+from domain.model import TotalsReading
+from domain.units import from_raw
 from drivers.dart import CD101, DC1, DC2, DC3, DC5, DC101, DartCommandError, PumpStatus
 from drivers.dart.transactions import Command, Reply, UnknownTransaction
 from edge.config import Pump
-from edge.errors import PumpOffline, StationError
-from edge.model import TotalsReading
 from edge.store import StoreUnavailable
-from edge.units import from_raw
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.model import APP_PAYMENT, Order
 from drivers.printer import (
     Backoff,
     Document,
@@ -54,7 +55,6 @@ from edge.config import StationConfig
 from edge.config.printer import Printer
 from edge.hub import EventHub, Message, Subscription
 from edge.ledger import Ledger
-from edge.model import APP_PAYMENT, Order
 
 __all__ = [
     "PrintOutcome",

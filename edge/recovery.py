@@ -12,9 +12,9 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from domain.model import Authorization, TotalsReading, decimal_str
+from domain.units import MAX_RAW_3, from_raw, to_raw
 from drivers.dart import CD1, CD5, DC103, PumpCommand, PumpStatus
-from edge.model import Authorization, TotalsReading, decimal_str
-from edge.units import MAX_RAW_3, from_raw, to_raw
 
 if TYPE_CHECKING:
     from edge.pump import PumpController

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from edge.model import Sale, decimal_str, rfc3339
+from domain.model import Sale, decimal_str, rfc3339
 
 ZERO = Decimal("0")
 HOURS = 24

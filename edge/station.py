@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
+from domain.model import Sale, sale_to_api
 from edge import __version__
 from edge.announcer import Announcer
 from edge.api.app import create_app
@@ -33,7 +34,6 @@ from edge.config import StationConfig, Sync
 from edge.forecourt import Forecourt
 from edge.hub import EventHub
 from edge.ledger import Ledger
-from edge.model import Sale, sale_to_api
 from edge.notify import SystemdNotifier
 from edge.orders import Orders
 from edge.outbox import LedgerOutbox

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any
 
+from domain.model import decimal_str
 from drivers.gauges import (
     DeliveryDetector,
     DeliveryFound,
@@ -44,7 +45,6 @@ from edge.config.model import Pump
 from edge.config.tanks import Gauge, Tank, TankSettings, tank_nozzles
 from edge.hub import EventHub
 from edge.ledger import Ledger
-from edge.model import decimal_str
 from edge.store import StoreUnavailable
 from edge.store.tanks import AlertChange, AlertKind, TankReading, reading_data
 

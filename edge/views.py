@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from edge.model import decimal_str
-from edge.states import FuellingPoint
+from domain.model import decimal_str
+from domain.states import FuellingPoint
 
 if TYPE_CHECKING:
     from edge.pump import PumpController

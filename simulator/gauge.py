@@ -30,8 +30,8 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from domain.config_reader import Findings, Table
 from drivers.gauges import Quantity, RegisterKind, StrappingTable, Transport
-from edge.config._reader import Findings, Table
 from edge.config.model import Pump
 from edge.config.sections import Context
 from edge.config.tanks import Gauge, TankSettings, read_tanks, tank_nozzles

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from edge.model import Event, rfc3339
+from domain.model import Event, rfc3339
 from edge.store.ids import IdMaker
 
 VERSION = 1

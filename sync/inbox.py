@@ -40,7 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from edge.model import rfc3339
+from domain.model import rfc3339
 from sync.envelope import VERSION, reply_envelope
 from sync.schemas import SCHEMAS, CommandData, parse_rfc3339
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from edge.model import rfc3339
+from domain.model import rfc3339
 from sync.envelope import VERSION, new_id
 
 __all__ = [

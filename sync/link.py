@@ -35,7 +35,7 @@ from typing import Any, Self
 
 import aiomqtt
 
-from edge.model import Event, rfc3339
+from domain.model import Event, rfc3339
 from sync.envelope import message_envelope
 from sync.mqtt import (
     Backoff,

@@ -17,8 +17,8 @@ from typing import TypedDict
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from domain.config_values import Broker, broker_url
 from edge.config import Sync
-from edge.config._values import Broker, broker_url
 
 __all__ = ["Backoff", "Broker", "LinkError", "LinkOptions", "describe_error", "is_network_error",
            "link_options", "parse_broker", "password_from_file", "payload_bytes",

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from edge.model import Event
+from domain.model import Event
 from sync.topics import QoS, encode
 
 __all__ = ["POLL_INTERVAL", "Outbox", "Publisher", "Window", "parse_ack"]

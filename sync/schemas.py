@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge.model import Preset
+from domain.model import Preset
 
 __all__ = [
     "SCHEMAS",
@@ -138,7 +138,7 @@ class OrderCancel(CommandData):
     order_id: Identifier
 
 
-# Not "PriceSchedule": that is the stored record (edge.model), made from this once checked.
+# Not "PriceSchedule": that is the stored record (domain.model), made from this once checked.
 class PriceScheduleData(CommandData):
     """`price.schedule`: these prices from `effective_at` (grades not named keep theirs)."""
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
-from edge.model import rfc3339
+from domain.model import rfc3339
 
 __all__ = ["QoS", "Topics", "encode"]
 

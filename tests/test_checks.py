@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from domain.model import Preset, TotalsReading
+from domain.units import UnitError, from_raw, to_raw
 from edge.checks import check_sale
 from edge.config import PumpDecimals
-from edge.model import Preset, TotalsReading
-from edge.units import UnitError, from_raw, to_raw
 
 D = Decimal
 NOW = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.config_reader import Findings
 from edge.config import (
     Authorize,
     ConfigError,
@@ -24,7 +25,6 @@ from edge.config import (
     load_config,
     parse_config,
 )
-from edge.config._reader import Findings
 from edge.config.sections import Context, read_document
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import states
-from edge.states import (
+from domain.states import (
     AuthorizationSignal,
     AuthorizationState,
     FuellingPoint,
@@ -18,6 +17,7 @@ from edge.states import (
     authorization_next,
     fuelling_point_next,
 )
+from domain import states
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "state-machines.md"
 
@@ -26,7 +26,7 @@ def test_docs_show_the_tables_as_they_are() -> None:
     out = io.StringIO()
     with redirect_stdout(out):
         states._main()
-    assert out.getvalue() in DOCS.read_text("utf-8"), "regenerate: python -m edge.states"
+    assert out.getvalue() in DOCS.read_text("utf-8"), "regenerate: python -m domain.states"
 
 
 def test_a_whole_sale_walks_the_fuelling_point() -> None:

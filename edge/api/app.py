@@ -21,12 +21,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.errors import StationError
+from domain.model import PAYMENT_METHODS, Preset, Role, rfc3339
 from edge.api.auth import Permission, Session, may
 from edge.api.metrics import render_metrics
 from edge.api.operations import register as register_operations
 from edge.audit import READ_METHODS, api_action, record, redact
-from edge.errors import StationError
-from edge.model import PAYMENT_METHODS, Preset, Role, rfc3339
 from edge.store import StoreError, StoreUnavailable, UserLocked
 
 if TYPE_CHECKING:

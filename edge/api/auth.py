@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from edge.model import Role
+from domain.model import Role
 
 
 class Permission(StrEnum):

@@ -15,8 +15,8 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from domain.model import PriceSchedule, Role, Sale, User, rfc3339
 from edge.api.auth import Permission, Session
-from edge.model import PriceSchedule, Role, Sale, User, rfc3339
 from edge.pricing import PriceRefused
 from edge.reports import daily_csv, daily_report, day_span
 from edge.store.schedules import price_text

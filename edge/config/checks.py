@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from ._reader import Findings, one_of, quote
+from domain.config_reader import Findings, one_of, quote
+
 from .model import Grade, Line, Nozzle, Pump
 
 MAX_PUMPS_PER_LINE = 32  # DART addresses 0x50..0x6F

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ._reader import Findings
+from domain.config_reader import Findings
+
 from .model import StationConfig
 from .sections import Context, read_document
 

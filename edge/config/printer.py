@@ -18,10 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domain.config_reader import Findings, Table, quote
+from domain.config_values import _host_port, _port, serial_port
 from drivers.printer import PrinterKind, Target
-
-from ._reader import Findings, Table, quote
-from ._values import _host_port, _port, serial_port
 
 if TYPE_CHECKING:  # sections.py imports this module to read the section
     from .sections import Context

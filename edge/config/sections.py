@@ -19,8 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from ._reader import REQUIRED, Findings, Table
-from ._values import broker_url, listen_address, serial_port, time_zone
+from domain.config_reader import REQUIRED, Findings, Table
+from domain.config_values import broker_url, listen_address, serial_port, time_zone
+
 from .checks import Name, Parts, run_checks
 from .model import (
     Api,

@@ -22,6 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from domain.config_reader import REQUIRED, Findings, Required, Table, one_of, quote
 from drivers.gauges import (
     GaugeUrl,
     ProbeMap,
@@ -33,7 +34,6 @@ from drivers.gauges import (
     WordOrder,
 )
 
-from ._reader import REQUIRED, Findings, Required, Table, one_of, quote
 from .model import Pump
 
 if TYPE_CHECKING:  # sections.py imports this module: no import back at run time

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from domain.config_reader import Table
 from drivers.voice import Output, QuietAllow, QuietHours, SpeechSettings
-
-from ._reader import Table
 
 if TYPE_CHECKING:  # sections.py will import this module to read [voice]
     from .sections import Context

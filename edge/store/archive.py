@@ -32,9 +32,9 @@ from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
+from domain.model import rfc3339
+from domain.states import OPEN_ORDER_STATUSES
 from drivers.files import write_durably
-from edge.model import rfc3339
-from edge.states import OPEN_ORDER_STATUSES
 from edge.store import events, shifts
 from edge.store.archive_files import (
     ArchiveFile,

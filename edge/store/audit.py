@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from edge.model import rfc3339
+from domain.model import rfc3339
 from edge.store.codec import text_time, time_text
 
 GENESIS_HASH = "0" * 64

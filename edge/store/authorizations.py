@@ -10,7 +10,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from edge.model import AUTHORIZATION_SOURCES, Authorization, Preset
+from domain.model import AUTHORIZATION_SOURCES, Authorization, Preset
 from edge.store.codec import dec_text, text_dec, text_time, time_text
 from edge.store.errors import UnknownAuthorization
 from edge.store.ids import IdMaker

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from edge.model import rfc3339
+from domain.model import rfc3339
 
 
 def dec_text(value: Decimal) -> str:

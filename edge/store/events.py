@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from edge.model import Event
+from domain.model import Event
 from edge.store.codec import dump_json, load_json, text_time, time_text
 from edge.store.ids import IdMaker
 

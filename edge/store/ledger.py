@@ -17,7 +17,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from edge.model import (
+from domain.model import (
     APP_PAYMENT,
     PAYMENT_METHODS,
     Event,

@@ -3,7 +3,7 @@
 Every change of an order is written together with its `order.updated` event in the caller's
 transaction, so the cloud hears of exactly the changes that were committed. An order id is the
 app's: creating it again finds the stored order and writes nothing. Which status changes are
-legal is the order lifecycle's business (edge/states.py); the store only records them.
+legal is the order lifecycle's business (domain/states.py); the store only records them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from edge.model import Order, Preset, decimal_str
-from edge.states import OPEN_ORDER_STATUSES, OrderStatus
+from domain.model import Order, Preset, decimal_str
+from domain.states import OPEN_ORDER_STATUSES, OrderStatus
 from edge.store import events
 from edge.store.codec import (
     dec_text,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from edge.model import Sale
+from domain.model import Sale
 from edge.store.codec import time_text
 from edge.store.ledger import _SALE_COLUMNS, _with_payments
 

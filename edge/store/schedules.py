@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from edge.model import Event, PriceSchedule, decimal_str
+from domain.model import Event, PriceSchedule, decimal_str
 from edge.store import events, prices
 from edge.store.codec import dec_text, opt_text_time, text_time, time_text
 from edge.store.errors import UnknownPriceSchedule

@@ -317,7 +317,26 @@ _V6 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Hardening (docs/security.md): the ledger's epoch, disabled users, pumps out of service.
+_V7 = (
+    # A ledger restored from a backup, or created on a station the cloud already knows, starts
+    # a new epoch: the cloud deduplicates by (station, epoch, seq), so a seq it committed is
+    # never reused for another event (docs/cloud.md, "Epochs").
+    "ALTER TABLE events ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1",
+    "INSERT INTO counters (name, value) VALUES ('epoch', 1)",
+    # A disabled user cannot log in; their sessions end when it is set.
+    "ALTER TABLE users ADD COLUMN disabled_at TEXT",
+    # A pump taken out of service (impossible figures, a fill that cannot be read) stays out,
+    # across restarts, until a person releases it through the API or the CLI.
+    """CREATE TABLE pump_service (
+        pump INTEGER PRIMARY KEY,
+        since TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        details TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

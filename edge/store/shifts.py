@@ -19,7 +19,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from edge.model import Event, Sale, TotalsReading, rfc3339
+from domain.model import Event, Sale, TotalsReading, rfc3339
 from edge.store import events, ledger
 from edge.store.codec import dec_text, dump_json, load_json, text_dec, text_time, time_text
 from edge.store.errors import StoreError

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edge.model import (
+from domain.model import (
     Authorization,
     Event,
     NewSale,

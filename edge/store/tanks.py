@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from edge.model import Event, decimal_str, rfc3339
+from domain.model import Event, decimal_str, rfc3339
 from edge.store import events
 from edge.store.codec import (
     dec_text,

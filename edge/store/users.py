@@ -20,7 +20,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from edge.model import Role, User
+from domain.model import Role, User
 from edge.store.codec import opt_text_time, text_time, time_text
 
 _SCRYPT_N = 2**14

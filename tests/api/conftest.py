@@ -21,7 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from edge.model import Role
+from domain.model import Role
 from edge.station import Station
 from edge.store import Store
 from simulator.control import Simulator, run_simulator

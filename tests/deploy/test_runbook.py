@@ -15,10 +15,10 @@ from typing import TypeVar
 
 import pytest
 
+from domain.errors import StationError
 from drivers.dart.replies import AlarmCode
 from drivers.printer.status import PrinterCondition
 from drivers.voice.errors import AlarmKind
-from edge.errors import StationError
 from edge.store import errors as store_errors
 from edge.store.tanks import AlertKind
 

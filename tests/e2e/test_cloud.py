@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.model import Role
 from edge.config import load_config
-from edge.model import Role
 from edge.station import Station
 from edge.store import Store
 from simulator.cloud import CloudPeer

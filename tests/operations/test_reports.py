@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from edge.model import APP_PAYMENT, PAYMENT_METHODS, Payment, Sale
+from domain.model import APP_PAYMENT, PAYMENT_METHODS, Payment, Sale
 from edge.reports import CSV_COLUMNS, METHODS, daily_csv, daily_report, day_span
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

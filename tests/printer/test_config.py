@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.config_reader import Findings, Table
 from drivers.printer import PrinterKind
-from edge.config._reader import Findings, Table
 from edge.config.printer import Printer, check_printer, describe_printer, read_printer
 from edge.config.sections import Context
 

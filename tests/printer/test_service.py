@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 
+from domain.model import NewSale, Payment, Preset, Sale, TotalsReading, sale_to_api
 from drivers.printer import Backoff, Document, Pair, PrinterKind, Target, Text
 from edge.config import parse_config
 from edge.config.printer import Printer
 from edge.hub import EventHub
 from edge.ledger import Ledger
-from edge.model import NewSale, Payment, Preset, Sale, TotalsReading, sale_to_api
 from edge.receipts import ReceiptError, ReceiptService, ReceiptStation, receipt_from_sale
 from edge.store import Store
 from tests.helpers import StationSpec, wait_until
@@ -156,7 +156,7 @@ async def test_app_order_shows_prepayment_and_refund(tmp_path: Path) -> None:
 
 
 def replace_order(paid: str) -> Any:
-    from edge.model import Order
+    from domain.model import Order
 
     return Order(order_id="APP-7", nozzle=3, grade="92", price=Decimal("7.50"),
                  preset=Preset("amount", Decimal(paid)), paid=Decimal(paid),

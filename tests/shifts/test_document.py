@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from domain.model import TotalsReading
 from drivers.printer.document import Text
 from drivers.printer.layout import layout
-from edge.model import TotalsReading
 from edge.shifts import report_document
 from edge.store import Store
 from tests.store.conftest import FakeClock, Pump

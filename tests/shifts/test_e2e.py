@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from domain.model import TotalsReading, rfc3339
 from drivers.printer.document import Document, Text
-from edge.model import TotalsReading, rfc3339
 from simulator.control import Simulator
 from simulator.metering import raw_to_decimal
 from simulator.records import FillRecord

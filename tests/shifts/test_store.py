@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.model import TotalsReading
+from domain.model import TotalsReading
 from edge.store import Store
 from edge.store.shifts import NoOpenShift
 from tests.store.conftest import FakeClock, Pump, peek

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.model import NewSale, TotalsReading
+from domain.model import NewSale, TotalsReading
 from edge.store import Store
 
 T0 = datetime(2026, 11, 22, 1, 15, tzinfo=UTC)

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.model import Preset, Sale
 from edge.cli import main
-from edge.model import Preset, Sale
 from edge.store import Store
 from edge.store import archive as archiving
 from edge.store.archive import (

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from edge.model import Preset
+from domain.model import Preset
 from edge.store import Store, UnknownAuthorization
 
 from .conftest import T0, FakeClock

@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from edge.model import Preset
+from domain.model import Preset
 from edge.store import Store
 from edge.store.schema import MIGRATIONS, migrate
 

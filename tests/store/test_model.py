@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from edge.model import Payment, Preset, Sale, decimal_str, money, rfc3339, sale_to_api
+from domain.model import Payment, Preset, Sale, decimal_str, money, rfc3339, sale_to_api
 
 CST = timezone(timedelta(hours=8))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge.model import Order, Preset
+from domain.model import Order, Preset
 from edge.store import Store, StoreUnavailable, UnknownOrder
 
 from .conftest import T0, FakeClock, count, peek, store_connection

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import Preset, Sale, sale_to_api
+from domain.model import Preset, Sale, sale_to_api
 from edge.store import InvalidPayment, Overpayment, Store, StoreError, UnknownSale
 
 from .conftest import FakeClock, Pump, count, peek

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import TotalsReading
+from domain.model import TotalsReading
 from edge.store import Store, StoreUnavailable, UnknownPriceSchedule
 
 from .conftest import T0, FakeClock, Pump, count, peek, store_connection

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import Role
+from domain.model import Role
 from edge.store import Store, UserLocked
 
 from .conftest import T0, FakeClock, peek

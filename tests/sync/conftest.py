@@ -23,7 +23,7 @@ from typing import Any, Self
 import aiomqtt
 import pytest
 
-from edge.model import Event
+from domain.model import Event
 from edge.store import Store
 from sync.envelope import event_envelope
 from sync.link import CloudLink

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from edge.model import Event
+from domain.model import Event
 from sync.envelope import event_envelope, message_envelope, reply_envelope
 
 CST = timezone(timedelta(hours=8))

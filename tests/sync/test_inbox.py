@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from edge.model import Preset
+from domain.model import Preset
 from edge.store import Store
 from sync.inbox import CommandError, Inbox
 from sync.keys import sign_command

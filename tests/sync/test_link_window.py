@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.model import Event
 from edge.config import Sync
-from edge.model import Event
 from sync.mqtt import Backoff, link_options, parse_broker, password_from_file, tls_context
 from sync.outbox import Window, parse_ack
 from sync.topics import Topics, encode

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.config_reader import Findings, Table
+from domain.model import NewSale, TotalsReading
 from drivers.gauges import GaugeUrl
-from edge.config._reader import Findings, Table
 from edge.config.model import Nozzle, Pump
 from edge.config.sections import Context
 from edge.config.tanks import TankSettings, read_tanks
 from edge.hub import EventHub
 from edge.ledger import Ledger
-from edge.model import NewSale, TotalsReading
 from edge.store import Store
 from simulator.gauge import GaugeSimulator
 

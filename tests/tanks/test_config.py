@@ -7,8 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from domain.config_reader import Findings
 from drivers.gauges import Register, RegisterKind, Transport, ValueType, WordOrder
-from edge.config._reader import Findings
 from edge.config.tanks import Wetstock, check_tanks, tank_nozzles
 from simulator.gauge import demo_tanks_toml
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from domain.model import Preset
 from drivers.voice import (
     Announcement,
     Output,
@@ -25,7 +26,6 @@ from edge.config import parse_config
 from edge.config.voice import VoiceConfig
 from edge.hub import EventHub
 from edge.ledger import Ledger
-from edge.model import Preset
 from edge.store import Store
 from tests.helpers import StationSpec, wait_until
 

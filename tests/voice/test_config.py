@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.config_reader import Findings, Table
 from drivers.voice import Output, QuietAllow, QuietHours, SpeechSettings
-from edge.config._reader import Findings, Table
 from edge.config.sections import Context
 from edge.config.voice import VoiceConfig, read_voice
 

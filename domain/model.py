@@ -274,7 +274,7 @@ def sale_to_api(sale: Sale, zone: tzinfo | None = None) -> dict[str, Any]:
 class Order:
     """An app order: prepaid in the phone app, fuelled at the nozzle the driver chose.
 
-    `status` is one of `edge.states.OrderStatus`; which changes are legal is the order
+    `status` is one of `domain.states.OrderStatus`; which changes are legal is the order
     lifecycle's business, the store only records them. `refund` is paid - amount once the
     sale is known (or everything paid when nothing was dispensed).
     """

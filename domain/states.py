@@ -1,7 +1,7 @@
 """The station's state machines, as data.
 
 Each lifecycle is an ``Enum`` of states and one transition table, so that the code, the docs
-(``python -m edge.states`` prints the Mermaid diagrams in ``docs/state-machines.md``) and the
+(``python -m domain.states`` prints the Mermaid diagrams in ``docs/state-machines.md``) and the
 tests all read the same table (the h11 ``_state.py`` habit).
 
 * ``FuellingPoint``: what the controller knows of one dispenser, driven by the pump's DART

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import available_timezones
 
-from ._reader import quote
+from domain.config_reader import quote
 
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 _PORT = re.compile(r"[0-9]{1,5}")
