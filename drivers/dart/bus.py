@@ -19,6 +19,8 @@ Choices the spec leaves open, made here:
 * A pump block with an unexpected TX# is NAKed; after ``max_retries`` NAKs in a row the next
   block is accepted and its TX# taken as the new reference, so that a pump that gave up on a
   block cannot lock itself out forever.
+* An ACK owed to a pump goes out as its own frame, followed by the next POLL or block (as the
+  working controllers in real traffic do); ACKPOLL only to the pumps named in ``ack_poll``.
 * A command block is never dropped silently: it ends in ``CommandDone`` or ``CommandFailed``
   (NAKed ``max_retries`` times, pump offline, line down). A block that timed out is resent with
   the same TX#, so a pump that did apply it but whose ACK was lost ACKs it without applying it
@@ -28,7 +30,7 @@ Choices the spec leaves open, made here:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -134,6 +136,7 @@ class DartBus:
         poll_interval: float = 0.0,
         offline_poll_interval: float = 1.0,
         inter_byte_timeout: float | None = None,
+        ack_poll: Collection[int] = (),
     ) -> None:
         if not addresses:
             raise ValueError("a line needs at least one pump address")
@@ -145,6 +148,9 @@ class DartBus:
         if baudrate <= 0 or reply_timeout <= 0 or max_retries < 1 or offline_after < 1:
             raise ValueError("baudrate, reply_timeout, max_retries, offline_after must be > 0")
         self._pumps = [_Pump(a) for a in addresses]
+        # Pumps that take ACK + POLL as one ACKPOLL frame; every other pump gets the ACK, then
+        # a POLL (PROTOCOLS.md, "Timing": no ACKPOLL in real traffic, and some pumps ignore it).
+        self._ack_poll = frozenset(ack_poll)
         self._by_address = {p.address: p for p in self._pumps}
         self._character_time = BITS_PER_CHARACTER / baudrate
         self._reply_timeout = reply_timeout
@@ -241,7 +247,8 @@ class DartBus:
             if block.txn is None:
                 block.txn = pump.next_tx_out()
             frame = prefix + DataFrame(pump.address, block.txn, block.transactions).to_bytes()
-        elif owed is not None and owed.address == pump.address and owed.control is Control.ACK:
+        elif (owed is not None and owed.address == pump.address
+              and owed.control is Control.ACK and pump.address in self._ack_poll):
             frame = ControlFrame(pump.address, Control.ACKPOLL, owed.txn).to_bytes()
         else:
             frame = prefix + ControlFrame(pump.address, Control.POLL).to_bytes()

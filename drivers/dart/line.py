@@ -95,6 +95,7 @@ class DartLine:
         reconnect_delay: float = 0.5,
         reconnect_delay_max: float = 30.0,
         max_queued_events: int = 10_000,
+        ack_poll: Sequence[int] = (),
     ) -> None:
         self._url = url
         self._baudrate = baudrate
@@ -107,6 +108,7 @@ class DartLine:
             max_retries=max_retries,
             offline_after=offline_after,
             poll_interval=poll_interval,
+            ack_poll=ack_poll,
         )
         self._reconnect_delay = reconnect_delay
         self._reconnect_delay_max = reconnect_delay_max

@@ -118,7 +118,8 @@ def test_reply_window_is_extended_while_bytes_arrive() -> None:
     assert bus.stats.timeouts == 0
 
 
-def test_poll_data_then_ackpoll_to_same_pump() -> None:
+def test_poll_data_then_ack_then_poll_to_same_pump() -> None:
+    # Working controllers in real traffic send ACK, then POLL; some pumps ignore ACKPOLL.
     bus = DartBus([0x51])
     bus.data_to_send(0.0)
     bus.receive_data(pump_block(0x51, 1, "01 01 04", "03 04 00 07 50 11"), 0.01)
@@ -126,6 +127,14 @@ def test_poll_data_then_ackpoll_to_same_pump() -> None:
         PumpOnline(0x51),
         PumpReplied(0x51, (DC1(PumpStatus.FILLING), DC3(750, 1, True))),
     ]
+    assert bus.data_to_send(0.02) == h("51 C1 FA 51 20 FA")
+
+
+def test_ackpoll_only_where_configured() -> None:
+    bus = DartBus([0x51], ack_poll=[0x51])
+    bus.data_to_send(0.0)
+    bus.receive_data(pump_block(0x51, 1, "01 01 04"), 0.01)
+    drain(bus)
     assert bus.data_to_send(0.02) == h("51 E1 FA")  # ACKPOLL with the pump's TX#
 
 
@@ -191,10 +200,10 @@ def test_retransmitted_block_is_acked_not_redelivered() -> None:
     bus.data_to_send(0.0)
     bus.receive_data(block, 0.01)
     assert drain(bus) == [PumpOnline(0x51), PumpReplied(0x51, (DC2(1000, 7500),))]
-    assert bus.data_to_send(0.02) == h("51 E2 FA")
+    assert bus.data_to_send(0.02) == h("51 C2 FA 51 20 FA")
     bus.receive_data(block, 0.03)  # our ACK was lost: the pump sends it again
     assert drain(bus) == []
-    assert bus.data_to_send(0.04) == h("51 E2 FA")
+    assert bus.data_to_send(0.04) == h("51 C2 FA 51 20 FA")
     assert bus.stats.retransmissions == 1
 
 
@@ -209,7 +218,7 @@ def test_txn_zero_after_nonzero_is_a_restart() -> None:
         PumpRestarted(0x51),
         PumpReplied(0x51, (DC1(PumpStatus.NOT_PROGRAMMED),)),
     ]
-    assert bus.data_to_send(0.04) == h("51 E0 FA")
+    assert bus.data_to_send(0.04) == h("51 C0 FA 51 20 FA")
 
 
 @pytest.mark.parametrize("after_f", [0, 1])
@@ -221,7 +230,7 @@ def test_both_wraps_after_f_are_accepted(after_f: int) -> None:
     bus.receive_data(pump_block(0x51, after_f, "01 01 05"), 0.03)
     replied = [e for e in drain(bus) if isinstance(e, PumpReplied)]
     assert len(replied) == 2
-    assert bus.data_to_send(0.04) == bytes((0x51, 0xE0 | after_f, 0xFA))
+    assert bus.data_to_send(0.04) == bytes((0x51, 0xC0 | after_f, 0xFA, 0x51, 0x20, 0xFA))
 
 
 def test_unexpected_txn_is_naked_then_resynchronised() -> None:
@@ -231,7 +240,7 @@ def test_unexpected_txn_is_naked_then_resynchronised() -> None:
     drain(bus)
     skipped = pump_block(0x51, 9, "01 01 05")
     for i in range(2):
-        assert bus.data_to_send(i + 0.02) == (h("51 E3 FA") if i == 0 else h("51 20 FA"))
+        assert bus.data_to_send(i + 0.02) == (h("51 C3 FA 51 20 FA") if i == 0 else h("51 20 FA"))
         bus.receive_data(skipped, i + 0.03)
         events = drain(bus)
         assert [type(e) for e in events] == [LineNoise]
@@ -321,7 +330,7 @@ def test_bad_transaction_in_good_block_is_kept_raw_and_acked() -> None:
     assert events[2] == PumpReplied(
         0x50, (UnknownTransaction(0x01, b"\x03"), DC1(PumpStatus.FILLING))
     )
-    assert bus.data_to_send(0.02) == h("50 E1 FA")
+    assert bus.data_to_send(0.02) == h("50 C1 FA 50 20 FA")
 
 
 def test_commands_go_before_polls_and_polls_round_robin() -> None:
