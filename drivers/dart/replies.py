@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self
 
+from domain.fuelling import Decimals
+
 from ._fields import (
     MAX_NOZZLES,
     TOTAL_COUNTERS,
@@ -187,6 +189,18 @@ class DC7(Transaction):
         padded = tuple(self.grades) + (0,) * (MAX_NOZZLES - len(self.grades))
         object.__setattr__(self, "grades", padded)
 
+    @property
+    def decimals(self) -> Decimals:
+        """The pump's own decimals (DPVOL, DPAMO, DPUNP): where its raw numbers put the point."""
+        return Decimals(
+            volume=self.volume_decimals, amount=self.amount_decimals, price=self.price_decimals
+        )
+
+    def grade(self, nozzle: int) -> int | None:
+        """The grade number of logical nozzle 1..15, None where the pump has no such nozzle."""
+        check_range("DC7 nozzle", nozzle, 1, MAX_NOZZLES)
+        return self.grades[nozzle - 1] or None
+
     def to_raw(self) -> RawTransaction:
         data = bytearray(_DC7_LENGTH)
         data[_DC7_DECIMALS : _DC7_DECIMALS + 3] = (
@@ -225,6 +239,11 @@ class DC9(Transaction):
     def __post_init__(self) -> None:
         check_range("DC9 identity", self.identity, 0, 9_999_999_999)
 
+    @property
+    def digits(self) -> str:
+        """The identity as the pump's ten BCD digits, leading zeros kept (``"0012345678"``)."""
+        return f"{self.identity:010d}"
+
     def to_raw(self) -> RawTransaction:
         return RawTransaction(self.TRANS, to_bcd(self.identity, 5))
 
@@ -235,39 +254,64 @@ class DC9(Transaction):
         return cls(from_bcd(raw.data))
 
 
+# DC101 lengths: rev 2.11's counter + three totals, and the counter + one total that real pumps
+# send (PROTOCOLS.md: `50 36 65 06 01 00 00 01 06 34 8E 91 03 FA`, a 6-byte answer to CD101 01).
+_DC101_LONG = 16
+_DC101_SHORT = 6
+
+
 @dataclass(frozen=True)
 class DC101(Transaction):
-    """Electronic totals: the counter asked for by CD101, then three 5-byte BCD totals.
+    """Electronic totals: the counter asked for by CD101, then its total (5 bytes BCD).
 
-    ``total`` is the total of the requested counter; ``total_m1`` and ``total_m2`` are carried
-    through uninterpreted (their meaning differs between pump makes).
+    Rev 2.11 sends three 5-byte totals (LNG 16): ``total`` is the requested counter's total;
+    ``total_m1`` and ``total_m2`` follow (the notes say the second field counts the fillings,
+    captured pumps repeat the total there), carried through uninterpreted. Older firmware sends
+    the counter and ``total`` only (LNG 6): ``total_m1`` and ``total_m2`` are then None
+    (``short``), and ``to_raw`` gives the 6-byte form back.
     """
 
     TRANS: ClassVar[int] = 0x65
     counter: int
     total: int
-    total_m1: int = 0
-    total_m2: int = 0
+    total_m1: int | None = 0
+    total_m2: int | None = 0
 
     def __post_init__(self) -> None:
         if self.counter not in TOTAL_COUNTERS:
             raise ValueError(f"DC101 counter must be 0x01..0x09 or 0x11..0x19, got {self.counter}")
+        if (self.total_m1 is None) != (self.total_m2 is None):
+            raise ValueError("DC101 carries both extra totals (LNG 16) or neither (LNG 6)")
         for name in ("total", "total_m1", "total_m2"):
-            check_range(f"DC101 {name}", getattr(self, name), 0, 9_999_999_999)
+            value = getattr(self, name)
+            if value is not None:
+                check_range(f"DC101 {name}", value, 0, 9_999_999_999)
+
+    @property
+    def short(self) -> bool:
+        """True for the 6-byte form (counter and one total), as older firmware answers."""
+        return self.total_m1 is None
 
     def to_raw(self) -> RawTransaction:
-        data = bytes((self.counter,)) + b"".join(
-            to_bcd(v, 5) for v in (self.total, self.total_m1, self.total_m2)
-        )
+        totals = [self.total]
+        if self.total_m1 is not None and self.total_m2 is not None:
+            totals += [self.total_m1, self.total_m2]
+        data = bytes((self.counter,)) + b"".join(to_bcd(v, 5) for v in totals)
         return RawTransaction(self.TRANS, data)
 
     @classmethod
     def from_raw(cls, raw: RawTransaction) -> Self:
         check_trans(cls, raw)
-        check_length(raw, "DC101", 16)
         data = raw.data
+        if len(data) not in (_DC101_LONG, _DC101_SHORT):
+            raise DartProtocolError(
+                f"DC101 needs LNG {_DC101_LONG} or {_DC101_SHORT}, got {len(data)}",
+                raw.to_bytes(),
+            )
         if data[0] not in TOTAL_COUNTERS:
             raise DartProtocolError("unknown DC101 counter", raw.to_bytes())
+        if len(data) == _DC101_SHORT:
+            return cls(data[0], from_bcd(data[1:6]), None, None)
         return cls(data[0], from_bcd(data[1:6]), from_bcd(data[6:11]), from_bcd(data[11:16]))
 
 

@@ -2,8 +2,14 @@
 
 Master to pump are the commands ``CDn``, pump to master the replies ``DCn``. Every number here is
 the raw integer on the wire in pump units: the decimal point is not on the wire, it is the
-pump's configured decimals (DC7) that say whether ``750`` is 7.50 or 0.750. Converting to
-``Decimal`` is the caller's job, with the decimals it configured.
+pump's own decimals (DPVOL, DPAMO, DPUNP in DC7, ``DC7.decimals``) that say whether ``750`` is
+7.50 or 0.750. Converting to ``Decimal`` is the caller's job, with the decimals the pump reported
+(or, for a pump that does not answer CD1 02, the ones configured).
+
+What real pumps send beside rev 2.11 is accepted too (../shared/captures/dart-frames.txt, all of
+which decode: ``tests/dart/test_captures.py``): DC101 with LNG 6 (counter and one total,
+``DC101.short``) as well as LNG 16, and DC1 status 8 and CD1 0D/0E/0F from rev 2.11's optional
+part.
 
 Each class has ``to_raw()`` and ``from_raw()``; lengths and BCD digits are checked on decoding
 (``DartProtocolError``), value ranges in the constructors (``ValueError``).

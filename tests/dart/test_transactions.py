@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.fuelling import Decimals
 from drivers.dart import (
     CD1,
     CD2,
@@ -72,6 +73,9 @@ REPLY_VECTORS = [
         "65 10 01 00 01 23 45 67 00 00 00 00 01 00 00 00 00 02",
         DC101(0x01, 1234567, 1, 2),
     ),
+    # The 6-byte answer real pumps give to CD101 (PROTOCOLS.md): counter 1, total 10634.
+    ("65 06 01 00 00 01 06 34", DC101(0x01, 10634, None, None)),
+    ("65 06 19 99 99 99 99 99", DC101(0x19, 9_999_999_999, None, None)),
     ("67 06 00 07 50 00 08 12", DC103((750, 812))),
     (DC7_VECTOR, DC7(2, 2, 2, 999900, (1, 2))),
 ]
@@ -102,8 +106,48 @@ def test_unknown_transactions_are_kept() -> None:
 
 def test_dc7_pads_grades_and_reports_alarm_codes() -> None:
     assert DC7(2, 2, 3, 0, (4,)).grades == (4,) + (0,) * 14
+    assert DC7(2, 2, 3, 0, (4,)).grade(1) == 4
+    assert DC7(2, 2, 3, 0, (4,)).grade(2) is None
     assert DC5(0x09).code is AlarmCode.EMERGENCY_STOP
     assert DC5(0x42).code is None
+
+
+def test_dc7_carries_the_pumps_own_decimals() -> None:
+    """DPVOL, DPAMO, DPUNP (bytes 22..24): 3 volume and price decimals, 2 for money, as the
+    pump that sold 1.211 L at 1.539 for 1.86 (PROTOCOLS.md)."""
+    vector = "07 34" + " 00" * 22 + " 03 02 03" + " 00" * 5 + " 00 99 99 99" + " 00" * 3 + (
+        " 5C 5F" + " 00" * 13
+    )
+    (dc7,) = decode_replies([raw(vector)])
+    assert isinstance(dc7, DC7)
+    assert dc7.decimals == Decimals(volume=3, amount=2, price=3)
+    assert (dc7.volume_decimals, dc7.amount_decimals, dc7.price_decimals) == (3, 2, 3)
+    assert dc7.max_amount == 999_999
+    assert (dc7.grade(1), dc7.grade(2), dc7.grade(3)) == (92, 95, None)
+    assert dc7.to_raw() == raw(vector)
+
+
+def test_dc101_short_form() -> None:
+    short = DC101(0x01, 10634, None, None)
+    assert short.short and not DC101(0x01, 10634).short
+    assert short.to_raw() == raw("65 06 01 00 00 01 06 34")
+    assert DC101(0x01, 10634).to_raw() == raw("65 10 01 00 00 01 06 34" + " 00" * 10)
+
+
+def test_dc9_digits_keep_leading_zeros() -> None:
+    (dc9,) = decode_replies([raw("09 05 00 12 34 56 78")])
+    assert dc9 == DC9(12345678)
+    assert isinstance(dc9, DC9) and dc9.digits == "0012345678"
+
+
+def test_status_8_and_the_rev_211_commands() -> None:
+    """Suspended (DC1 8) and CD1 0D/0E/0F decode as such (rev 2.11's optional transactions)."""
+    assert decode_replies([raw("01 01 08")]) == (DC1(PumpStatus.SUSPENDED),)
+    assert decode_commands([raw("01 01 0D"), raw("01 01 0E"), raw("01 01 0F")]) == (
+        CD1(PumpCommand.SUSPEND),
+        CD1(PumpCommand.RESUME),
+        CD1(PumpCommand.RETURN_PRICES),
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,6 +158,10 @@ def test_dc7_pads_grades_and_reports_alarm_codes() -> None:
         ("02 04 00 00 00 00", True),
         ("03 04 00 0A 50 11", True),  # bad BCD
         ("65 10 0A" + " 00" * 15, True),  # no counter 0x0A
+        ("65 06 0A 00 00 01 06 34", True),  # nor in the short form
+        ("65 0B 01" + " 00" * 10, True),  # neither 16 nor 6 bytes
+        ("65 05 01 00 00 01 06", True),
+        ("65 06 01 00 00 01 0A 34", True),  # bad BCD in the short form
         ("67 04 00 07 50 00", True),  # not whole 3-byte groups
         ("67 00", True),
         ("07 05 00 00 00 00 00", True),
@@ -148,6 +196,9 @@ def test_malformed_transactions(vector: str, replies: bool) -> None:
         lambda: DC7(2, 2, 2, 0, (1,) * 16),
         lambda: DC9(10**10),
         lambda: DC101(0x01, 10**10),
+        lambda: DC101(0x01, 1, None, 0),  # both extra totals or neither
+        lambda: DC101(0x01, 1, 0, None),
+        lambda: DC7(2, 2, 2, 0, (1,)).grade(16),
         lambda: DC5(256),
     ],
 )
@@ -185,6 +236,7 @@ replies = st.one_of(
     ),
     st.builds(DC9, ten),
     st.builds(DC101, counters, ten, ten, ten),
+    st.builds(DC101, counters, ten, st.none(), st.none()),
     st.builds(DC103, prices),
 )
 
@@ -199,3 +251,15 @@ def test_command_round_trip(items: list[object]) -> None:
 def test_reply_round_trip(items: list[object]) -> None:
     raws = [i.to_raw() for i in items]  # type: ignore[attr-defined]
     assert decode_replies(raws) == tuple(items)
+
+
+@given(st.integers(0, 255), st.binary(max_size=64))
+def test_any_transaction_decodes_or_is_a_protocol_error(trans: int, data: bytes) -> None:
+    """Whatever bytes a block carries, each decoder gives a transaction or our protocol error."""
+    for decode in (decode_replies, decode_commands):
+        try:
+            (item,) = decode([RawTransaction(trans, data)])
+        except DartProtocolError:
+            continue
+        # Reserved bytes and bits (DC7 RES, NOZIO bits 5..7) are not kept: compare typed.
+        assert decode([item.to_raw()]) == (item,)
