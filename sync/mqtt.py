@@ -1,5 +1,6 @@
 """How to reach the broker: options from the `[sync]` section of the configuration, the
-reconnect backoff, and what the MQTT client's errors mean.
+reconnect backoff (the named policy `domain.retry.BROKER_RECONNECT`), and what the MQTT
+client's errors mean.
 
     link = CloudLink(station_id=..., **link_options(config.sync), ...)
 
@@ -18,6 +19,7 @@ import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from domain.config_values import Broker, broker_url
+from domain.retry import BROKER_RECONNECT
 from edge.config import Sync
 
 __all__ = ["Backoff", "Broker", "LinkError", "LinkOptions", "describe_error", "is_network_error",
@@ -70,22 +72,25 @@ def link_options(sync: Sync) -> LinkOptions:
 
 
 class Backoff:
-    """Capped exponential backoff with "equal jitter": the n-th wait in a row is drawn from
-    [c/2, c] with c = min(high, low * 2**n), so stations that lost the same broker do not all
-    come back in the same second, and none waits longer than `high`."""
+    """The broker reconnect policy (`BROKER_RECONNECT` from `low` doubling to `high`) for a
+    reconnect loop that counts its own failures: `next_delay()` after each failed connection,
+    `reset()` once connected. The n-th wait in a row is drawn from [c/2, c] with
+    c = min(high, low * 2**(n-1)) ("equal jitter", tenacity's wait strategy `wait_doubling`),
+    so stations that lost the same broker do not all come back in the same second, and none
+    waits longer than `high`."""
 
     def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
         if not 0 < low <= high:
             raise ValueError(f"need 0 < low <= high, got {low} and {high}")
+        self.policy = BROKER_RECONNECT.but(first=low, cap=high)
         self.low = low
         self.high = high
         self.attempts = 0
-        self._rng = rng or random.Random()
+        self._wait = self.policy.wait((rng or random.Random()).random)
 
     def next_delay(self) -> float:
-        ceiling = min(self.high, self.low * 2.0 ** min(self.attempts, 60))
         self.attempts += 1
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return self._wait.delay(self.attempts)
 
     def reset(self) -> None:
         self.attempts = 0

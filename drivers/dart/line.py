@@ -9,8 +9,9 @@ The port is opened once with every setting (PROTOCOLS.md, "Library facts": a lat
 change on a pty raises ``termios.error``), which is also why the read timeout is a fixed slice
 rather than the core's next deadline: changing ``timeout`` reconfigures the port.
 
-A port that cannot be opened, or that drops, is retried here and only here, with capped and
-jittered exponential backoff; meanwhile every pump is offline and commands fail at once.
+A port that cannot be opened, or that drops, is retried here and only here, under the named
+policy `domain.retry.LINE_RECONNECT` (capped, jittered exponential backoff, run by tenacity);
+meanwhile every pump is offline and commands fail at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +27,8 @@ from types import TracebackType
 from typing import Protocol, cast
 
 import serial
+
+from domain.retry import LINE_RECONNECT
 
 from .bus import BusStats, DartBus
 from .errors import DartCommandError
@@ -45,6 +47,10 @@ WRITE_TIMEOUT = 1.0
 
 MAX_READ = 4096
 """Bytes read at most in one go, so that a babbling line cannot starve the timers."""
+
+
+class _PortFailed(Exception):
+    """The port could not be opened, or failed before it carried any data: retry it."""
 
 
 class _Port(Protocol):
@@ -76,7 +82,8 @@ class DartLine:
     after a request is on the wire; ``poll_interval`` the idle gap between poll rounds (0: as
     fast as the pumps answer). ``max_retries`` NAKs fail a command; ``offline_after``
     consecutive missed exchanges take a pump offline. A port that cannot be opened or drops is
-    retried after ``reconnect_delay``, doubling up to ``reconnect_delay_max``, jittered.
+    retried after ``reconnect_delay``, doubling up to ``reconnect_delay_max``, jittered
+    (``LINE_RECONNECT`` with these numbers).
     ``max_queued_events`` bounds the events not yet read; beyond it the oldest are dropped.
     """
 
@@ -110,8 +117,7 @@ class DartLine:
             poll_interval=poll_interval,
             ack_poll=ack_poll,
         )
-        self._reconnect_delay = reconnect_delay
-        self._reconnect_delay_max = reconnect_delay_max
+        self._reconnect = LINE_RECONNECT.but(first=reconnect_delay, cap=reconnect_delay_max)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -250,41 +256,59 @@ class DartLine:
     # ------------------------------------------------------------ thread side
 
     def _run(self) -> None:
-        delay = self._reconnect_delay
+        # The line's reconnect policy runs the attempts (tenacity, sleeping on the stop flag so
+        # that closing never waits out a backoff). `_failed` logs the first failure at error and
+        # repeats at debug; the recovery is logged when data flows again, not at a mere open.
+        retrying = self._reconnect.retrying(
+            log, f"{self._name}: {self._url}", retry_on=(_PortFailed,), until=self._stop.is_set,
+            sleep=self._pause, log_failures=False)
         try:
             while not self._stop.is_set():
-                self._carried_data = False
                 try:
-                    port = cast(
-                        _Port,
-                        serial.serial_for_url(
-                            self._url,
-                            baudrate=self._baudrate,
-                            bytesize=serial.EIGHTBITS,
-                            parity=self._parity,
-                            stopbits=serial.STOPBITS_ONE,
-                            timeout=READ_SLICE,
-                            write_timeout=WRITE_TIMEOUT,
-                        ),
-                    )
-                except Exception as exc:  # any failure to open is retried, never fatal
-                    self._failed(f"cannot open {self._url}: {exc}")
-                else:
-                    try:
-                        self._serve(port)
-                    except Exception as exc:  # a dropped port, or a bug: retried alike
-                        self._failed(f"{self._url}: {exc}")
-                    finally:
-                        self._connected = False
-                        port.close()
-                self._connection_lost()
-                if self._carried_data:
-                    delay = self._reconnect_delay  # backoff restarts after a working spell
+                    retrying(self._connect_and_serve)
+                except _PortFailed:
+                    continue  # stopped while the port was failing
                 if not self._stop.is_set():
-                    self._stop.wait(random.uniform(delay / 2, delay))
-                    delay = min(delay * 2, self._reconnect_delay_max)
+                    # A connection that worked, then dropped: a fresh run of attempts (the
+                    # backoff starts over), after the policy's first wait.
+                    self._pause(self._reconnect.wait().delay(1))
         finally:
             self._call_soon(self._set_finished)
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)  # closing the line cuts the wait short
+
+    def _connect_and_serve(self) -> None:
+        """One connection: returns when stopped or after a connection that carried data;
+        raises _PortFailed when the port could not be opened or failed before any data."""
+        self._carried_data = False
+        try:
+            port = cast(
+                _Port,
+                serial.serial_for_url(
+                    self._url,
+                    baudrate=self._baudrate,
+                    bytesize=serial.EIGHTBITS,
+                    parity=self._parity,
+                    stopbits=serial.STOPBITS_ONE,
+                    timeout=READ_SLICE,
+                    write_timeout=WRITE_TIMEOUT,
+                ),
+            )
+        except Exception as exc:  # any failure to open is retried, never fatal
+            self._failed(f"cannot open {self._url}: {exc}")
+            self._connection_lost()
+            raise _PortFailed from exc
+        try:
+            self._serve(port)
+        except Exception as exc:  # a dropped port, or a bug: retried alike
+            self._failed(f"{self._url}: {exc}")
+        finally:
+            self._connected = False
+            port.close()
+        self._connection_lost()
+        if not self._stop.is_set() and not self._carried_data:
+            raise _PortFailed
 
     def _serve(self, port: _Port) -> None:
         """Run the core on an open port until stopped or until the port fails."""

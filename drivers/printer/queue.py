@@ -3,7 +3,8 @@
 Nothing here blocks or fails its caller because of the printer. `submit` writes the job to the
 spool and returns; the worker sends the oldest job, and when the printer is off, out of paper
 or unreachable it keeps the job, reports the change of condition once (`on_alarm`) and tries
-again after a capped, jittered backoff, or at once when `wake()` is called (paper reloaded).
+again after the printer's retry policy's wait (`domain.retry.PRINTER_RETRY`: capped, jittered,
+run by tenacity), or at once when `wake()` is called (paper reloaded).
 Jobs left in the spool by a stop or a crash are printed by the next queue on that directory.
 
 A job is removed from the spool once the printer has taken all of its bytes, so a crash between
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+
+from tenacity import retry_if_result
 
 from .spool import Job, Spool, SpoolError
 from .status import Backoff, ConditionTracker, PrinterAlarm, PrinterCondition
@@ -215,17 +218,29 @@ class PrintQueue:
             except Exception:
                 log.exception("printer %s: alarm callback failed", name)
 
-    def _pause(self) -> None:
-        delay = self._backoff.delay(self._tracker.failures, self._rand())
+    def _pause(self, delay: float) -> None:
+        """tenacity's sleep: the policy's wait, cut short by `wake()` or `close()`."""
         with self._cond:
             self._cond.wait_for(lambda: self._stopping or self._woken, timeout=delay)
             self._woken = False
 
+    def _try(self, job: Job) -> bool:
+        """One attempt at `job`; True when it is done with (printed, expired, or stopping)."""
+        with self._cond:
+            if self._stopping:
+                return True
+        if self._expired(job):
+            return True
+        condition, message = self._attempt(job)
+        self._report(job, condition, message)
+        return condition.prints
+
     def _run(self) -> None:
         while (job := self._next()) is not None:
-            if self._expired(job):
-                continue
-            condition, message = self._attempt(job)
-            self._report(job, condition, message)
-            if not condition.prints:
-                self._pause()
+            # The printer's policy runs the attempts; `_report` logs and raises an alarm per
+            # change of condition, so tenacity's own failure log is off here.
+            retrying = self._backoff.policy().retrying(
+                log, f"printer {self._printer}", retry=retry_if_result(lambda done: not done),
+                until=lambda: self._stopping, sleep=self._pause, rand=self._rand,
+                log_failures=False, on_give_up=lambda state: True)
+            retrying(self._try, job)

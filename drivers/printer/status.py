@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag, StrEnum
 
+from domain.retry import PRINTER_RETRY, RetryPolicy
+
 from .commands import StatusRequest
 
 __all__ = [
@@ -138,14 +140,19 @@ class ConditionTracker:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Seconds to wait before retry number `failures` (1, 2, ...): doubling from `first` up to
-    `cap`, spread by +-`jitter` so that printers on one switch do not retry in step."""
+    """The printer's retry policy (`domain.retry.PRINTER_RETRY`) with its numbers: waits from
+    `first` doubling up to `cap` (`[printer] retry_max_seconds`), spread by +-`jitter` so that
+    printers on one switch do not retry in step."""
 
-    first: float = 1.0
-    cap: float = 60.0
+    first: float = PRINTER_RETRY.first
+    cap: float = PRINTER_RETRY.cap
     jitter: float = 0.2
 
+    def policy(self) -> RetryPolicy:
+        return PRINTER_RETRY.but(first=self.first, cap=self.cap,
+                                 spread=(1 - self.jitter, 1 + self.jitter))
+
     def delay(self, failures: int, rand: float) -> float:
-        """`rand` in [0, 1) comes from the caller, so tests pick it."""
-        base = min(self.cap, self.first * 2.0 ** min(max(0, failures - 1), 62))
-        return min(self.cap, base * (1 - self.jitter + 2 * self.jitter * rand))
+        """The wait before retry number `failures` (1, 2, ...); `rand` in [0, 1) comes from the
+        caller, so tests pick it."""
+        return self.policy().wait().delay(failures, rand)

@@ -116,6 +116,16 @@ async def test_port_that_cannot_be_opened_is_retried_quietly(
     assert any(r.levelno == logging.DEBUG and "cannot open" in r.message for r in caplog.records)
 
 
+async def test_closing_cuts_a_long_reconnect_wait_short() -> None:
+    # LINE_RECONNECT sleeps on the line's stop flag: a minute's backoff does not hold up a stop.
+    url = f"socket://127.0.0.1:{free_port()}"
+    line = DartLine(url, [0x50], reconnect_delay=60.0, reconnect_delay_max=60.0)
+    async with asyncio.timeout(WAIT):
+        async with line:
+            while line.stats.port_failures < 1:
+                await asyncio.sleep(0.02)
+
+
 async def test_command_timeout_and_events_end_on_close() -> None:
     pump = FakePump(0x50)
     server = PumpServer(pump)
