@@ -24,12 +24,14 @@ __all__ = [
     "Payment",
     "Preset",
     "PriceSchedule",
+    "Review",
     "Role",
     "Sale",
     "TotalsReading",
     "User",
     "decimal_str",
     "money",
+    "quantity_str",
     "rfc3339",
     "sale_to_api",
 ]
@@ -72,6 +74,18 @@ def money(value: Decimal | str | int, places: int = 2) -> Decimal:
 def decimal_str(value: Decimal, places: int = 2) -> str:
     """The contract's text form of money and volumes: decimal_str(Decimal("300")) == "300.00"."""
     return format(money(value, places), "f")
+
+
+def quantity_str(value: Decimal, places: int = 2) -> str:
+    """A volume or unit price as the pump gave it: its own decimals, at least ``places``.
+
+    quantity_str(Decimal("2.700")) == "2.700" (a pump counting millilitres);
+    quantity_str(Decimal("40")) == "40.00". Never rounds a figure the pump reported.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return format(value, "f")
+    return decimal_str(value, places)
 
 
 def rfc3339(dt: datetime) -> str:
@@ -149,6 +163,8 @@ class NewSale:
     totals_before: TotalsReading | None
     totals_after: TotalsReading
     discrepancies: tuple[dict[str, Any], ...] = ()  # each becomes a reconciliation.discrepancy
+    pump_key: str | None = None  # the pump's own key for the sale, where its protocol has one
+    flags: tuple[str, ...] = ()  # "impossible_figures", "standalone", "reviewed"
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,8 @@ class Sale:
     totals_amount_before: Decimal | None
     totals_amount_after: Decimal
     payments: tuple[Payment, ...]
+    pump_key: str | None = None
+    flags: tuple[str, ...] = ()
 
     @property
     def paid_amount(self) -> Decimal:
@@ -202,13 +220,17 @@ class Sale:
 
 @dataclass(frozen=True)
 class Event:
-    """One entry of the station's event stream; `seq` starts at 1 and never skips or repeats."""
+    """One entry of the station's event stream; `seq` starts at 1 and never skips or repeats.
+
+    `epoch` is the ledger's epoch the event belongs to (docs/cloud.md, "Epochs"): the cloud
+    knows an event by (station, epoch, seq)."""
 
     seq: int
     id: str
     type: str
     ts: datetime
     data: dict[str, Any]
+    epoch: int = 1
 
 
 @dataclass(frozen=True)
@@ -241,9 +263,9 @@ def sale_to_api(sale: Sale, zone: tzinfo | None = None) -> dict[str, Any]:
         "pump": sale.pump,
         "nozzle": sale.nozzle,
         "grade": sale.grade,
-        "volume": decimal_str(sale.volume),
+        "volume": quantity_str(sale.volume),
         "amount": decimal_str(sale.amount),
-        "price": decimal_str(sale.price),
+        "price": quantity_str(sale.price),
         "started_at": _time(sale.started_at, zone),
         "ended_at": _time(sale.ended_at, zone),
         "order_id": sale.order_id,
@@ -261,6 +283,7 @@ def sale_to_api(sale: Sale, zone: tzinfo | None = None) -> dict[str, Any]:
         "recovered": sale.recovered,
         "authorization_id": sale.authorization_id,
         "price_set_id": sale.price_set_id,
+        "flags": list(sale.flags),
         "totals": {
             "volume_before": _exact(sale.totals_volume_before),
             "volume_after": _exact(sale.totals_volume_after),
@@ -293,6 +316,40 @@ class Order:
     expires_at: datetime
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Review:
+    """Fuel that left a nozzle while nothing recorded it, without two agreeing witnesses.
+
+    ``filling`` is what the pump reported as its last filling for the nozzle, when it did
+    (volume, amount, price as text); the totals delta is the other, disagreeing or lone,
+    witness. A person accepts it (a sale is recorded, flagged "reviewed") or dismisses it.
+    """
+
+    id: str
+    pump: int
+    nozzle: int
+    logical: int
+    grade: str
+    kind: str  # "one_witness", "witnesses_disagree"
+    created_at: datetime
+    totals_volume_before: Decimal
+    totals_volume_after: Decimal
+    totals_amount_before: Decimal | None
+    totals_amount_after: Decimal | None
+    filling: dict[str, str] | None
+    authorization_id: str | None
+    order_id: str | None
+    status: str  # "open", "accepted", "dismissed"
+    settled_by: str | None = None
+    settled_at: datetime | None = None
+    reason: str | None = None
+    sale_id: str | None = None
+
+    @property
+    def volume_delta(self) -> Decimal:
+        return self.totals_volume_after - self.totals_volume_before
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ fills are two sales, and their totalizers differ.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -50,6 +51,7 @@ _SALE_FIELDS = (
     "id", "seq", "pump", "nozzle", "logical", "grade", "price", "volume", "amount",
     "price_set_id", "started_at", "ended_at", "authorization_id", "order_id", "recovered",
     "totals_volume_before", "totals_volume_after", "totals_amount_before", "totals_amount_after",
+    "pump_key", "flags",
 )  # fmt: skip
 _SALE_COLUMNS = ", ".join(_SALE_FIELDS)
 _PAYMENT_COLUMNS = "id, sale_id, method, amount, user_name, created_at"
@@ -144,6 +146,8 @@ def _sale(row: tuple[Any, ...], payments: tuple[Payment, ...]) -> Sale:
         totals_amount_before=opt_text_dec(r["totals_amount_before"]),
         totals_amount_after=text_dec(r["totals_amount_after"]),
         payments=payments,
+        pump_key=r["pump_key"],
+        flags=tuple(json.loads(r["flags"])),
     )
 
 
@@ -209,6 +213,13 @@ def _sale_by_fill(conn: sqlite3.Connection, pump: int, nozzle: int, key: str) ->
     return None if row is None else _with_payments(conn, [row])[0]
 
 
+def _sale_by_pump_key(conn: sqlite3.Connection, pump: int, pump_key: str) -> Sale | None:
+    row = conn.execute(
+        f"SELECT {_SALE_COLUMNS} FROM sales WHERE pump = ? AND pump_key = ?", (pump, pump_key)
+    ).fetchone()
+    return None if row is None else _with_payments(conn, [row])[0]
+
+
 def record_sale(
     conn: sqlite3.Connection, ids: IdMaker, now: datetime, new: NewSale,
     zone: tzinfo | None = None,
@@ -218,6 +229,8 @@ def record_sale(
     _check_new_sale(new)
     key = dec_key(new.totals_after.volume_total)
     existing = _sale_by_fill(conn, new.pump, new.nozzle, key)
+    if existing is None and new.pump_key is not None:
+        existing = _sale_by_pump_key(conn, new.pump, new.pump_key)
     if existing is not None:
         if (existing.volume, existing.amount) != (new.volume, new.amount):
             log.warning(
@@ -248,10 +261,12 @@ def record_sale(
         totals_amount_before=None if before is None else before.amount_total,
         totals_amount_after=new.totals_after.amount_total,
         payments=(),
+        pump_key=new.pump_key,
+        flags=new.flags,
     )
     conn.execute(
         f"INSERT INTO sales ({_SALE_COLUMNS}, fill_key, paid) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             sale.id, sale.seq, sale.pump, sale.nozzle, sale.logical, sale.grade,
             dec_text(sale.price), dec_text(sale.volume), dec_text(sale.amount),
@@ -259,7 +274,7 @@ def record_sale(
             sale.authorization_id, sale.order_id, int(sale.recovered),
             opt_dec_text(sale.totals_volume_before), dec_text(sale.totals_volume_after),
             opt_dec_text(sale.totals_amount_before), dec_text(sale.totals_amount_after),
-            key, int(sale.paid),
+            sale.pump_key, json.dumps(list(sale.flags)), key, int(sale.paid),
         ),
     )  # fmt: skip
     if sale.order_id is not None and sale.amount > 0:

@@ -336,7 +336,44 @@ _V7 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# The neutral fuelling point (docs/architecture.md): the pump's own key for a sale, flags on a
+# sale, and the recoveries a person must settle.
+_V8 = (
+    # Where the protocol keeps its own key for a finished sale (IFSF: node, fuelling point,
+    # transaction number, amount and volume): unique per pump, so a buffered sale read again
+    # after a restart is recorded once.
+    "ALTER TABLE sales ADD COLUMN pump_key TEXT",
+    "CREATE UNIQUE INDEX sales_by_pump_key ON sales (pump, pump_key) WHERE pump_key IS NOT NULL",
+    # JSON list of what is unusual about the sale: "impossible_figures", "standalone",
+    # "reviewed".
+    "ALTER TABLE sales ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'",
+    # Fuel that left a nozzle while nothing recorded it, without two agreeing witnesses: no
+    # sale until a person accepts it (or dismisses it with a reason).
+    """CREATE TABLE reviews (
+        id TEXT PRIMARY KEY,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        logical INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        totals_volume_before TEXT NOT NULL,
+        totals_volume_after TEXT NOT NULL,
+        totals_amount_before TEXT,
+        totals_amount_after TEXT,
+        filling TEXT,
+        authorization_id TEXT,
+        order_id TEXT,
+        status TEXT NOT NULL CHECK (status IN ('open', 'accepted', 'dismissed')),
+        settled_by TEXT,
+        settled_at TEXT,
+        reason TEXT,
+        sale_id TEXT
+    )""",
+    "CREATE INDEX reviews_open ON reviews (created_at) WHERE status = 'open'",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -13,7 +13,7 @@ read the clock under the lock, so the times of events follow their seq order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +27,7 @@ from domain.model import (
     Payment,
     Preset,
     PriceSchedule,
+    Review,
     Role,
     Sale,
     TotalsReading,
@@ -41,6 +42,7 @@ from edge.store import (
     meta,
     orders,
     prices,
+    reviews,
     schedules,
     shifts,
     tanks,
@@ -49,8 +51,8 @@ from edge.store import (
 from edge.store.audit import AuditCheck, AuditEntry
 from edge.store.codec import time_text
 from edge.store.db import Clock, Database, utc_now
-from edge.store.errors import UserLocked
 from edge.store.ids import IdMaker
+from edge.store.reviews import OutOfService
 from edge.store.shifts import Shift
 from edge.store.tanks import (
     AlertChange,
@@ -152,10 +154,28 @@ class Store:
         with self._db.read() as conn:
             return events.pending(conn, after_seq, limit)
 
-    def outbox_ack(self, upto_seq: int) -> int:
-        """The cloud committed every event up to `upto_seq`; returns how many rows left."""
+    def outbox_ack(self, upto_seq: int, epoch: int = 1) -> int:
+        """The cloud committed every event of `epoch` up to `upto_seq`; returns how many rows
+        left the outbox."""
         with self._db.write() as conn:
-            return events.ack(conn, upto_seq)
+            return events.ack(conn, upto_seq, epoch)
+
+    def ledger_position(self) -> tuple[int, int]:
+        """(current epoch, highest seq assigned), from the durable counters."""
+        with self._db.read() as conn:
+            return events.position(conn)
+
+    def start_epoch(self, reason: str, details: dict[str, Any] | None = None) -> Event:
+        """A new epoch and its `epoch.started` event (`forecourt db restore`)."""
+        with self._db.write() as conn:
+            return events.start_epoch(conn, self._ids, self._db.now(), reason=reason,
+                                      details=details)
+
+    def resolve_epoch_conflict(self, epoch: int, seq: int, cloud_epoch: int) -> Event | None:
+        """The cloud reported (epoch, seq) taken: see events.resolve_conflict."""
+        with self._db.write() as conn:
+            return events.resolve_conflict(conn, self._ids, self._db.now(), epoch=epoch,
+                                           seq=seq, cloud_epoch=cloud_epoch)
 
     def outbox_backlog(self) -> int:
         with self._db.read() as conn:
@@ -277,58 +297,58 @@ class Store:
                 conn, self._ids, now, sale_id, method=method, amount=amount, user=user
             )
 
-    # --- users
+    # --- users (PINs are hashed by the caller's thread, never under the lock: users.py)
 
     def upsert_user(self, name: str, *, role: Role, pin: str) -> User:
-        """Creates or updates a user; ValueError unless the PIN is 4 to 12 digits."""
+        """Creates or updates a user; ValueError for a bad PIN or name (UserNameRefused)."""
         users.check_name(name)
         users.check_pin_format(pin)
-        role = Role(role)
-        pin_hash = users.hash_pin(pin)  # slow on purpose: outside the lock
-        with self._db.write() as conn:
-            now = self._db.now()
-            return users.upsert(conn, now, name, role, pin_hash)
+        return self.save_user(name, role=Role(role), pin_hash=users.hash_pin(pin))
 
-    def verify_pin(
-        self,
-        name: str,
-        pin: str,
-        *,
-        max_attempts: int = 5,
-        lockout: timedelta = timedelta(minutes=15),
-    ) -> User | None:
-        """The user when `pin` is right, None when it is wrong or the name unknown.
-
-        Raises UserLocked (with .until) while the user is locked, and on the wrong PIN that
-        locks them: max_attempts wrong PINs in a row lock the user for `lockout`.
-        """
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        with self._db.read() as conn:
-            found = users.credentials(conn, name)
-        now = self._db.now()
-        if found is not None and found[1] is not None and found[1] > now:
-            raise UserLocked(name, found[1])
-        ok = users.pin_matches(pin, None if found is None else found[0])
-        if found is None:
-            return None
+    def save_user(self, name: str, *, role: Role, pin_hash: str) -> User:
+        """Creates or updates a user from a finished PIN hash (users.hash_pin); raises
+        UserNameRefused for a bad name or one that looks like another user's."""
+        users.check_name(name)
         with self._db.write() as conn:
-            user, locked_until = users.record_attempt(
-                conn, now, name, success=ok, max_attempts=max_attempts, lockout=lockout
-            )
-        if locked_until is not None:
-            raise UserLocked(name, locked_until)
-        return user
+            return users.save(conn, self._db.now(), name, Role(role), pin_hash)
+
+    def set_user_disabled(self, name: str, disabled: bool) -> users.Account:
+        """Raises UnknownUser."""
+        with self._db.write() as conn:
+            return users.set_disabled(conn, self._db.now(), name, disabled)
 
     def get_user(self, name: str) -> User | None:
-        now = self._db.now()
         with self._db.read() as conn:
-            return users.get(conn, now, name)
+            return users.get(conn, name)
 
     def list_users(self) -> list[User]:
-        now = self._db.now()
         with self._db.read() as conn:
-            return users.list_all(conn, now)
+            return users.list_all(conn)
+
+    def user_account(self, name: str) -> users.Account | None:
+        with self._db.read() as conn:
+            return users.account(conn, name)
+
+    def user_accounts(self) -> list[users.Account]:
+        with self._db.read() as conn:
+            return users.accounts(conn)
+
+    def user_login(self, name: str) -> users.LoginRecord | None:
+        with self._db.read() as conn:
+            return users.login_record(conn, name)
+
+    def user_stamps(self) -> dict[str, str]:
+        with self._db.read() as conn:
+            return users.stamps(conn)
+
+    def request_user_unlock(self, name: str) -> None:
+        """Raises UnknownUser."""
+        with self._db.write() as conn:
+            users.request_unlock(conn, self._db.now(), name)
+
+    def user_unlock_requests(self) -> dict[str, str]:
+        with self._db.read() as conn:
+            return users.unlock_requests(conn)
 
     # --- cloud commands: the replay cache
 
@@ -632,3 +652,48 @@ class Store:
 
         with self._db.read() as conn:
             return reports.sales_ended_between(conn, start, end)
+
+    # --- reviews and pumps out of service (reviews.py)
+
+    def open_review(self, *, kind: str, grade: str, logical: int, before: TotalsReading,
+                    after: TotalsReading, filling: dict[str, str] | None,
+                    authorization_id: str | None, order_id: str | None) -> Review:
+        with self._db.write() as conn:
+            return reviews.open_review(conn, self._ids, self._db.now(), kind=kind, grade=grade,
+                                       logical=logical, before=before, after=after,
+                                       filling=filling, authorization_id=authorization_id,
+                                       order_id=order_id, zone=self.zone)
+
+    def get_review(self, review_id: str) -> Review | None:
+        with self._db.read() as conn:
+            return reviews.get(conn, review_id)
+
+    def list_reviews(self, *, status: str | None = None, limit: int = 100) -> list[Review]:
+        with self._db.read() as conn:
+            return reviews.list_reviews(conn, status=status, limit=limit)
+
+    def accept_review(self, review_id: str, *, user: str, sale: NewSale,
+                      reason: str | None) -> tuple[Review, Sale]:
+        with self._db.write() as conn:
+            return reviews.accept(conn, self._ids, self._db.now(), review_id, user=user,
+                                  sale=sale, reason=reason, zone=self.zone)
+
+    def dismiss_review(self, review_id: str, *, user: str, reason: str) -> Review:
+        with self._db.write() as conn:
+            return reviews.dismiss(conn, self._ids, self._db.now(), review_id, user=user,
+                                   reason=reason)
+
+    def take_out_of_service(self, pump: int, *, reason: str,
+                            details: dict[str, Any]) -> OutOfService | None:
+        with self._db.write() as conn:
+            return reviews.take_out_of_service(conn, self._ids, self._db.now(), pump,
+                                               reason=reason, details=details)
+
+    def release_pump(self, pump: int, *, user: str, reason: str) -> OutOfService | None:
+        with self._db.write() as conn:
+            return reviews.release(conn, self._ids, self._db.now(), pump, user=user,
+                                   reason=reason)
+
+    def pumps_out_of_service(self) -> dict[int, OutOfService]:
+        with self._db.read() as conn:
+            return reviews.out_of_service(conn)

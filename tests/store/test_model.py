@@ -6,7 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from domain.model import Payment, Preset, Sale, decimal_str, money, rfc3339, sale_to_api
+from domain.model import (
+    Payment,
+    Preset,
+    Sale,
+    decimal_str,
+    money,
+    quantity_str,
+    rfc3339,
+    sale_to_api,
+)
 
 CST = timezone(timedelta(hours=8))
 
@@ -62,6 +71,19 @@ def test_decimal_str_has_two_places_and_no_exponent() -> None:
     assert decimal_str(Decimal("0.1"), 3) == "0.100"
 
 
+def test_quantity_str_keeps_the_pumps_decimals() -> None:
+    assert quantity_str(Decimal("2.700")) == "2.700"  # a pump counting millilitres
+    assert quantity_str(Decimal("1.539")) == "1.539"
+    assert quantity_str(Decimal("40")) == "40.00"
+    assert quantity_str(Decimal("40.5")) == "40.50"
+    assert quantity_str(Decimal("12.34")) == "12.34"
+
+
+def test_a_three_decimal_sale_shows_three_decimals() -> None:
+    api = sale_to_api(make_sale(volume=Decimal("2.700"), price=Decimal("1.539")))
+    assert (api["volume"], api["price"]) == ("2.700", "1.539")
+
+
 def test_rfc3339_keeps_the_offset_and_refuses_naive() -> None:
     assert rfc3339(datetime(2026, 11, 22, 9, 15, tzinfo=CST)) == "2026-11-22T09:15:00+08:00"
     assert rfc3339(datetime(2026, 11, 22, 1, 15, tzinfo=UTC)) == "2026-11-22T01:15:00+00:00"
@@ -107,6 +129,7 @@ def test_sale_to_api_is_the_contract_shape() -> None:
         "recovered": False,
         "authorization_id": "auth-1",
         "price_set_id": "ps-7",
+        "flags": [],
         # Totalizers as read, with the pump's own decimals.
         "totals": {
             "volume_before": "12345.670",
