@@ -2,6 +2,7 @@
 
     curl -XPOST localhost:8090/pumps/0x50/nozzles/1/lift
     curl -XPOST localhost:8090/pumps/0x50/faults --json '{"silent": true}'
+    curl -XPOST localhost:8090/pumps/0x51/firmware --json '{"firmware": "legacy"}'
     curl localhost:8090/fills
 
 Pump addresses in paths are DART addresses, decimal (80) or hex (0x50). Volumes and money are
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.control import Simulator, faults_json
 from simulator.faults import Faults
+from simulator.firmware import PROFILES, QUIRKS
 from simulator.records import SimulationError
 
 __all__ = ["ControlServer", "create_app"]
@@ -47,11 +49,19 @@ class FaultBody(_Body):
     delay_ms: float | None = Field(default=None, ge=0, le=60_000)
 
 
+class FirmwareBody(_Body):
+    firmware: str = Field(min_length=1, max_length=200)  # "legacy", "rev211+pump-wide-totals"
+
+
 class AlarmBody(_Body):
     code: int = Field(ge=0, le=0xFF)
 
 
 class _UnknownPump(Exception):
+    pass
+
+
+class _BadRequest(Exception):
     pass
 
 
@@ -70,6 +80,10 @@ def create_app(sim: Simulator) -> FastAPI:
     @app.exception_handler(_UnknownPump)
     async def _unknown(request: Request, error: _UnknownPump) -> JSONResponse:
         return _error(404, "unknown_pump", str(error))
+
+    @app.exception_handler(_BadRequest)
+    async def _bad(request: Request, error: _BadRequest) -> JSONResponse:
+        return _error(400, "invalid_request", str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -134,6 +148,33 @@ def create_app(sim: Simulator) -> FastAPI:
     async def alarm(address: str, body: AlarmBody) -> dict[str, Any]:
         pump = address_of(address)
         sim.alarm(pump, body.code)
+        return pump_json(pump)
+
+    @app.get("/firmware")
+    async def firmware() -> dict[str, Any]:
+        return {
+            "profiles": [
+                {
+                    "name": p.name,
+                    "summary": p.summary,
+                    "quirks": sorted(q.value for q in p.quirks),
+                    "decimals": None
+                    if p.decimals is None
+                    else {"volume": p.decimals.volume, "amount": p.decimals.amount,
+                          "price": p.decimals.price},
+                }
+                for p in PROFILES.values()
+            ],
+            "quirks": [{"name": q.value, "what": what} for q, what in QUIRKS.items()],
+        }
+
+    @app.post("/pumps/{address}/firmware")
+    async def load_firmware(address: str, body: FirmwareBody) -> dict[str, Any]:
+        pump = address_of(address)
+        try:
+            sim.set_firmware(pump, body.firmware)
+        except SimulationError as error:  # not a firmware this simulator knows
+            raise _BadRequest(str(error)) from None
         return pump_json(pump)
 
     @app.post("/pumps/{address}/faults")

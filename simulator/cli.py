@@ -2,6 +2,7 @@
 
     forecourt simulate --pumps 4 --listen 127.0.0.1:4001 --control 127.0.0.1:8090
     forecourt simulate --config station.toml --line line1 --pty --line-faithful
+    forecourt simulate --pumps 3 --firmware legacy --firmware 0x52=milli
 
 The controller's config then points its line at `socket://127.0.0.1:4001` (or the printed pty
 path, parity N). SIGINT or SIGTERM stops the simulator cleanly.
@@ -19,6 +20,7 @@ from contextlib import AsyncExitStack
 from decimal import Decimal, InvalidOperation
 
 from simulator.control import make_pumps, pumps_from_config, run_simulator
+from simulator.firmware import PROFILES, QUIRKS, FirmwarePlan
 from simulator.pump import SimulatedPump
 from simulator.traffic import CustomerTraffic, TrafficSettings
 
@@ -44,10 +46,18 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+def _epilog() -> str:
+    profiles = "\n".join(f"  {p.name:8} {p.summary}" for p in PROFILES.values())
+    quirks = "\n".join(f"  {q.value:25} {what}" for q, what in QUIRKS.items())
+    return f"firmware profiles:\n{profiles}\n\nquirks (NAME+QUIRK+...):\n{quirks}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forecourt simulate",
         description="Simulated Wayne DART pumps on one line, over TCP or a pty.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -62,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     pumps.add_argument("--config", metavar="FILE", help="take the pumps from a station config")
     parser.add_argument("--line", metavar="ID", help="with --config: only the pumps of this line")
     parser.add_argument("--nozzles-per-pump", type=int, default=2, metavar="N", help="(2)")
+    parser.add_argument(
+        "--firmware",
+        action="append",
+        default=[],
+        metavar="[ADDRESS=]NAME[+QUIRK...]",
+        help="firmware of every pump, or of the pump at ADDRESS (repeat for several); "
+        "rev211 by default",
+    )
     parser.add_argument(
         "--flow",
         type=_decimal,
@@ -99,12 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pumps(args: argparse.Namespace) -> list[SimulatedPump]:
+    firmware = FirmwarePlan.parse(args.firmware)
     if args.config:
         pumps = pumps_from_config(
             args.config,
             line=args.line,
             flow_lpm=args.flow,
             programming_delay=args.programming_delay,
+            firmware=firmware,
         )
         if not pumps:
             where = f" on line {args.line!r}" if args.line else ""
@@ -120,6 +140,7 @@ def _pumps(args: argparse.Namespace) -> list[SimulatedPump]:
         nozzles_per_pump=args.nozzles_per_pump,
         flow_lpm=args.flow,
         programming_delay=args.programming_delay,
+        firmware=firmware,
     )
 
 
@@ -144,7 +165,7 @@ async def _serve(args: argparse.Namespace, pumps: Sequence[SimulatedPump]) -> No
                     seed=args.seed,
                 )
             )
-            addresses = ", ".join(f"{p.address:#04x}" for p in pumps)
+            addresses = ", ".join(f"{p.address:#04x} ({p.firmware.spec})" for p in pumps)
             mode = "line-faithful" if args.line_faithful else "unpaced"
             print(f"DART line on {sim.url} ({args.baudrate} baud, {mode}); pumps {addresses}")
             if sim.control_url:

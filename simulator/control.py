@@ -4,6 +4,10 @@
 and the HTTP control API (`simulator.app`) all drive it here: lift and hang nozzles, change the
 flow, break the line, cut the power, raise alarms, and read back what was really dispensed.
 `run_simulator` serves it on a free TCP port in the running event loop.
+
+Each pump runs a firmware (`simulator.firmware`): rev 2.11 in full unless told otherwise, one
+profile for every pump or one per address (`FirmwarePlan`), changeable while it runs
+(`set_firmware`, which power-cycles the pump as loading new firmware does).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.faults import FaultPlan, Faults
+from simulator.firmware import DEFAULT_FIRMWARE, Firmware, FirmwarePlan, parse_firmware
 from simulator.metering import Decimals, raw_to_decimal
 from simulator.pump import SimulatedPump
 from simulator.records import FillRecord, SimulationError
@@ -45,10 +50,14 @@ def make_pumps(
     first_address: int = FIRST_ADDRESS,
     flow_lpm: Decimal = Decimal("40"),
     programming_delay: float = 0.0,
+    firmware: Firmware | FirmwarePlan = DEFAULT_FIRMWARE,
 ) -> list[SimulatedPump]:
-    """`count` pumps at consecutive addresses, each with nozzles 1..`nozzles_per_pump`."""
+    """`count` pumps at consecutive addresses, each with nozzles 1..`nozzles_per_pump`, running
+    `firmware` (one for all, or a plan per address)."""
     if not 1 <= count <= 32 or not 1 <= nozzles_per_pump <= 15:
         raise ValueError("1..32 pumps with 1..15 nozzles each")
+    plan = _plan(firmware)
+    plan.check(range(first_address, first_address + count))
     return [
         SimulatedPump(
             first_address + i,
@@ -58,9 +67,14 @@ def make_pumps(
             },
             flow_lpm=flow_lpm,
             programming_delay=programming_delay,
+            firmware=plan.for_pump(first_address + i),
         )
         for i in range(count)
     ]
+
+
+def _plan(firmware: Firmware | FirmwarePlan) -> FirmwarePlan:
+    return firmware if isinstance(firmware, FirmwarePlan) else FirmwarePlan(firmware)
 
 
 def pumps_from_config(
@@ -69,13 +83,15 @@ def pumps_from_config(
     line: str | None = None,
     flow_lpm: Decimal = Decimal("40"),
     programming_delay: float = 0.0,
+    firmware: Firmware | FirmwarePlan = DEFAULT_FIRMWARE,
 ) -> list[SimulatedPump]:
     """The pumps of a station config's `[[pumps]]` tables (all of them, or those on `line`).
 
     Only what a dispenser knows is read (address, nozzles, decimals); the rest of the file is
     the controller's business and may be missing. Grade codes become DC7 grade numbers: a
     numeric code 1..255 ("92") is used as it is, any other ("0" for diesel, "E10") gets the
-    lowest number not taken, in order of appearance.
+    lowest number not taken, in order of appearance. A firmware with decimals of its own
+    (milli) reports those, whatever the table says: what a controller must notice.
     """
     with open(path, "rb") as file:
         document = tomllib.load(file)
@@ -85,6 +101,7 @@ def pumps_from_config(
     codes = [str(n.get("grade", "")) for t in tables for n in t.get("nozzles", [])]
     grades = _grade_numbers(codes)
     pumps = []
+    plan = _plan(firmware)
     for index, table in enumerate(tables):
         where = f"{path}: pumps[{index}]"
         try:
@@ -97,12 +114,14 @@ def pumps_from_config(
                     flow_lpm=flow_lpm,
                     decimals=decimals,
                     programming_delay=programming_delay,
+                    firmware=plan.for_pump(int(table["address"])),
                 )
             )
         except KeyError as missing:
             raise ValueError(f"{where}: {missing} is missing") from None
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from None
+    plan.check(p.address for p in pumps)
     return pumps
 
 
@@ -169,6 +188,19 @@ class Simulator:
     def power_cycle(self, pump: int) -> None:
         self.pump(pump)
         self.slave.power_cycle(pump, self.clock())
+
+    def set_firmware(self, pump: int, firmware: Firmware | str) -> Firmware:
+        """Load other firmware into a pump (`legacy`, `rev211+pump-wide-totals`): it restarts
+        with it, as after a power cycle (TX# 0, not programmed, prices lost, totals kept)."""
+        target = self.pump(pump)
+        if isinstance(firmware, str):
+            try:
+                firmware = parse_firmware(firmware)
+            except ValueError as error:
+                raise SimulationError(str(error)) from None
+        self.slave.power_cycle(pump, self.clock())
+        target.load_firmware(firmware)
+        return firmware
 
     def alarm(self, pump: int, code: int) -> None:
         if not 0 <= code <= 0xFF:
@@ -280,6 +312,8 @@ class Simulator:
             "volume": str(raw_to_decimal(volume, d.volume)),
             "amount": str(raw_to_decimal(amount, d.amount)),
             "flow_lpm": str(pump.flow_lpm),
+            "firmware": pump.firmware.spec,
+            "quirks": sorted(q.value for q in pump.firmware.quirks),
             "decimals": {"volume": d.volume, "amount": d.amount, "price": d.price},
             "nozzles": nozzles,
             "faults": faults_json(self.faults.pumps.get(pump.address, Faults())),
@@ -310,11 +344,13 @@ async def run_simulator(
     programming_delay: float = 0.0,
     seed: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    firmware: Firmware | FirmwarePlan = DEFAULT_FIRMWARE,
 ) -> AsyncIterator[Simulator]:
     """Serve a simulated line in the running loop: `async with run_simulator(2) as sim:`.
 
-    `pumps` is a number of pumps to make (at 0x50.., with `nozzles_per_pump`, `flow_lpm` and
-    `programming_delay`) or the pumps themselves.
+    `pumps` is a number of pumps to make (at 0x50.., with `nozzles_per_pump`, `flow_lpm`,
+    `programming_delay` and `firmware`: one for all, or a `FirmwarePlan` per address) or the
+    pumps themselves (each with its own firmware).
 
     `sim.url` is `socket://127.0.0.1:PORT` (a free port unless `port` is given), or the pty path
     with `pty=True`. With `control_port` (0 = a free one) the HTTP control API is served too,
@@ -326,6 +362,7 @@ async def run_simulator(
             nozzles_per_pump=nozzles_per_pump,
             flow_lpm=flow_lpm,
             programming_delay=programming_delay,
+            firmware=firmware,
         )
     turnaround = LINE_FAITHFUL_TURNAROUND if line_faithful else 0.0
     sim = Simulator(pumps, clock=clock, seed=seed, turnaround=turnaround)

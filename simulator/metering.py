@@ -20,6 +20,7 @@ __all__ = [
     "amount_for",
     "litres_for_amount",
     "raw_to_decimal",
+    "rescale",
     "stop_limit",
     "volume_raw",
 ]
@@ -52,6 +53,12 @@ DEFAULT_DECIMALS = Decimals()
 def raw_to_decimal(raw: int, places: int) -> Decimal:
     """`1333` with 2 places is `Decimal("13.33")`."""
     return Decimal(raw).scaleb(-places)
+
+
+def rescale(raw: int, places: int, new_places: int) -> int:
+    """`raw` at `places` decimals expressed at `new_places`, truncated: 1333 (2) is 13330 (3)."""
+    factor: int = 10 ** abs(new_places - places)
+    return raw * factor if new_places >= places else raw // factor
 
 
 def amount_for(volume: int, price: int, decimals: Decimals) -> int:

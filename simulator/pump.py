@@ -7,6 +7,9 @@ The link layer (TX#, ACK, POLL) is `simulator.slave`; this model only sees typed
 Replies are not sent on their own: like a real pump, the model remembers what changed (status,
 nozzle, volume) and what was asked for, and hands it all over on the next POLL (`take_replies`).
 The status, nozzle and volume replies carry the values current at that POLL.
+
+What the pump answers, and how it gets things wrong, is its firmware (`simulator.firmware`):
+rev 2.11 in full by default, or an older or quirkier profile.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from drivers.dart.transactions import (
     DC5,
     DC7,
     DC9,
-    DC101,
     DC103,
     MAX_NOZZLES,
     Command,
@@ -37,27 +39,21 @@ from drivers.dart.transactions import (
     Reply,
     UnknownTransaction,
 )
+from simulator.filling import Filling
+from simulator.firmware import DEFAULT_FIRMWARE, Firmware, Quirk, totals_reply
 from simulator.metering import (
     DEFAULT_DECIMALS,
     MAX_RAW,
     Decimals,
     FlowMeter,
-    StopLimit,
-    amount_for,
+    rescale,
     stop_limit,
-    volume_raw,
 )
 from simulator.records import FillEnd, FillRecord, SimulationError
 from simulator.states import FUEL_STATES, PumpEvent, next_status
+from simulator.totalizer import Totalizer
 
 __all__ = ["FillEnd", "FillRecord", "SimulatedPump", "SimulationError"]
-
-# CD101 counter numbers (PROTOCOLS.md): volume of nozzle n, volume sum, amount of nozzle n, sum.
-_VOLUME_COUNTERS = range(0x01, 0x09)
-_VOLUME_SUM = 0x09
-_AMOUNT_COUNTERS = range(0x11, 0x19)
-_AMOUNT_SUM = 0x19
-_TOTAL_MODULO = 10**10  # DC101 totals are 5 bytes of BCD; a totalizer rolls over like a real one
 
 _INFO_COMMANDS = {
     PumpCommand.RETURN_PARAMETERS,
@@ -76,21 +72,6 @@ _EVENT_COMMANDS = {
 _PREPARING = frozenset({PumpStatus.RESET, PumpStatus.AUTHORIZED})
 
 
-class _Filling:
-    """The filling in progress: its nozzle, locked price, meter and where it must stop."""
-
-    def __init__(
-        self, nozzle: int, price: int, meter: FlowMeter, limit: StopLimit, now: float
-    ) -> None:
-        self.nozzle = nozzle
-        self.price = price
-        self.meter = meter
-        self.limit = limit
-        self.started_at = now
-        self.volume = 0
-        self.amount = 0
-
-
 class SimulatedPump:
     """One dispenser at a DART address, with logical nozzles 1..15 mapped to grade numbers."""
 
@@ -106,6 +87,7 @@ class SimulatedPump:
         identity: int | None = None,
         programming_delay: float = 0.0,
         totals: Mapping[int, tuple[int, int]] | None = None,
+        firmware: Firmware = DEFAULT_FIRMWARE,
     ) -> None:
         if not MIN_ADDRESS <= address <= MAX_ADDRESS:
             raise ValueError(f"a DART address is 0x50..0x6F, not {address:#x}")
@@ -113,7 +95,10 @@ class SimulatedPump:
             raise ValueError("a pump needs logical nozzles numbered 1..15")
         self.address = address
         self.nozzles: dict[int, int] = dict(sorted(nozzles.items()))
-        self.decimals = decimals
+        self.firmware = firmware
+        self.configured_decimals = decimals
+        # A firmware with decimals of its own (milli) reports them in DC7, whatever was configured.
+        self.decimals = firmware.decimals or decimals
         self.max_amount = max_amount
         self.identity = 1_000_000_000 + address if identity is None else identity
         self.programming_delay = programming_delay
@@ -132,10 +117,8 @@ class SimulatedPump:
         self.fills: list[FillRecord] = []
         self.alarms: list[int] = []
         self.refused: list[str] = []  # commands this pump ignored, for tests and the control API
-        start = totals or {}
-        self._volume_totals = {n: start.get(n, (0, 0))[0] for n in self.nozzles}
-        self._amount_totals = {n: start.get(n, (0, 0))[1] for n in self.nozzles}
-        self._filling: _Filling | None = None
+        self.totalizer = Totalizer(self.nozzles, totals)
+        self._filling: Filling | None = None
         self._programmed_at: float | None = None
         self._status_changed = True  # a pump that just started has something to say
         self._nozzle_changed = False
@@ -156,7 +139,9 @@ class SimulatedPump:
         replies: list[Reply] = []
         if self._status_changed:
             replies.append(DC1(self.status))
-        if self._nozzle_changed:
+        if self._nozzle_changed or (
+            self._status_changed and self.firmware.has(Quirk.STATUS_WITH_NOZZLE)
+        ):
             replies.append(self._dc3())
         if self._volume_changed:
             replies.append(DC2(*self.filling_info))
@@ -216,6 +201,19 @@ class SimulatedPump:
         self._status_changed = True
         self._nozzle_changed = self._volume_changed = False
 
+    def load_firmware(self, firmware: Firmware) -> None:
+        """Other firmware from now on (`Simulator.set_firmware` power-cycles the pump first).
+
+        Where its decimals differ, the totals, the last filling and the maximum amount are
+        converted to keep their litres and money (truncated where the new step is coarser).
+        """
+        old, self.firmware = self.decimals, firmware
+        new = self.decimals = firmware.decimals or self.configured_decimals
+        self.totalizer.rescale(old, new)
+        self.last_volume = min(rescale(self.last_volume, old.volume, new.volume), MAX_RAW)
+        self.last_amount = min(rescale(self.last_amount, old.amount, new.amount), MAX_RAW)
+        self.max_amount = min(rescale(self.max_amount, old.amount, new.amount), MAX_RAW)
+
     # ---- time --------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
@@ -226,14 +224,10 @@ class SimulatedPump:
         filling = self._filling
         if filling is None:
             return
-        reached = filling.meter.advance(now, filling.limit.litres)
+        changed, reached = filling.advance(now)
+        self._volume_changed |= changed
         if reached is not None:
-            self._set_delivered(filling, filling.limit.volume, filling.limit.amount)
-            end = FillEnd.PRESET if filling.limit.preset else FillEnd.MAX_AMOUNT
-            self._end_filling(PumpEvent.LIMIT_REACHED, end, reached)
-            return
-        volume = min(volume_raw(filling.meter.litres, self.decimals), MAX_RAW)
-        self._set_delivered(filling, volume, amount_for(volume, filling.price, self.decimals))
+            self._end_filling(PumpEvent.LIMIT_REACHED, filling.end_at_limit, reached)
 
     # ---- what the pump knows -----------------------------------------------------------------
 
@@ -250,11 +244,10 @@ class SimulatedPump:
 
     def totals(self, nozzle: int) -> tuple[int, int]:
         """Electronic totalizers (volume, amount) of a nozzle, the filling in progress included."""
-        volume, amount = self._volume_totals[nozzle], self._amount_totals[nozzle]
-        if self._filling is not None and self._filling.nozzle == nozzle:
-            volume += self._filling.volume
-            amount += self._filling.amount
-        return volume % _TOTAL_MODULO, amount % _TOTAL_MODULO
+        filling = self._filling
+        if filling is not None and filling.nozzle == nozzle:
+            return self.totalizer.read(nozzle, filling.volume, filling.amount)
+        return self.totalizer.read(nozzle)
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -278,6 +271,12 @@ class SimulatedPump:
             self.refused.append(f"unknown transaction {command.trans:#04x}")
 
     def _apply_cd1(self, command: PumpCommand, now: float) -> None:
+        if not self.firmware.knows(command):
+            # Not in this firmware: the pump answers with its status only, or with nothing.
+            self.refused.append(f"CD1 {command.name}: not in firmware {self.firmware.spec}")
+            if not self.firmware.has(Quirk.SILENT_ON_UNKNOWN):
+                self._status_changed = True
+            return
         if command == PumpCommand.RETURN_STATUS:
             self._status_changed = True
         elif command == PumpCommand.RETURN_FILLING_INFO:
@@ -335,18 +334,16 @@ class SimulatedPump:
             self._nozzle_changed = True  # DC3 carries the price of the selected nozzle
 
     def _answer_totals(self, command: CD101) -> None:
-        counter = command.counter
-        if counter in _VOLUME_COUNTERS or counter in _AMOUNT_COUNTERS:
-            nozzle = counter & 0x0F
-            volume, amount = self.totals(nozzle) if nozzle in self.nozzles else (0, 0)
-            total = volume if counter in _VOLUME_COUNTERS else amount
-        elif counter in (_VOLUME_SUM, _AMOUNT_SUM):
-            index = 0 if counter == _VOLUME_SUM else 1
-            total = sum(self.totals(n)[index] for n in self.nozzles) % _TOTAL_MODULO
+        reply = totals_reply(
+            self.firmware,
+            command.counter,
+            {n: self.totals(n) for n in self.nozzles},
+            {n: self.totalizer.fillings(n) for n in self.nozzles},
+        )
+        if reply is None:
+            self.refused.append(f"CD101 counter {command.counter:#04x}")
         else:
-            self.refused.append(f"CD101 counter {counter:#04x}")
-            return
-        self._queued.append(DC101(counter, total, 0, 0))
+            self._queued.append(reply)
 
     def _info(self, command: PumpCommand) -> Reply:
         if command == PumpCommand.RETURN_IDENTITY:
@@ -389,15 +386,10 @@ class SimulatedPump:
         limit = stop_limit(
             price, self.decimals, self.max_amount, self.preset_volume, self.preset_amount
         )
-        self._filling = _Filling(nozzle, price, meter, limit, now)
+        self._filling = Filling(nozzle, price, meter, limit, self.decimals, now)
         self.last_volume = self.last_amount = 0
         self._transition(PumpEvent.NOZZLE_OUT)
         self._volume_changed = True
-
-    def _set_delivered(self, filling: _Filling, volume: int, amount: int) -> None:
-        if (volume, amount) != (filling.volume, filling.amount):
-            filling.volume, filling.amount = volume, amount
-            self._volume_changed = True
 
     def _end_filling(self, event: PumpEvent, end: FillEnd, now: float) -> None:
         self._record_fill(end, now)
@@ -409,28 +401,13 @@ class SimulatedPump:
         filling = self._filling
         assert filling is not None
         self._filling = None
-        nozzle = filling.nozzle
-        volume_before, amount_before = self.totals(nozzle)
-        self._volume_totals[nozzle] += filling.volume
-        self._amount_totals[nozzle] += filling.amount
-        volume_after, amount_after = self.totals(nozzle)
         self.last_volume, self.last_amount = filling.volume, filling.amount
-        self.fills.append(
-            FillRecord(
-                seq=len(self.fills) + 1,
-                pump=self.address,
-                nozzle=nozzle,
-                grade=self.nozzles[nozzle],
-                volume=filling.volume,
-                amount=filling.amount,
-                price=filling.price,
-                volume_total_before=volume_before,
-                volume_total_after=volume_after,
-                amount_total_before=amount_before,
-                amount_total_after=amount_after,
-                started_at=filling.started_at,
-                ended_at=now,
-                end=end,
-                decimals=self.decimals,
-            )
+        record = filling.record(
+            seq=len(self.fills) + 1,
+            pump=self.address,
+            grade=self.nozzles[filling.nozzle],
+            totalizer=self.totalizer,
+            end=end,
+            now=now,
         )
+        self.fills.append(record)

@@ -17,6 +17,11 @@ The link rules it follows, per pump:
 - A frame with a bad CRC (or any undecodable bytes) is not answered; nor is a frame for another
   address, nor any frame for a pump whose fault plan says it is silent.
 
+Each pump's firmware (`simulator.firmware`) may bend these rules as real firmware does: take an
+ACKPOLL for a POLL only and send its block again (`no-ackpoll`), wrap its TX# F to 0
+(`tx-wraps-to-zero`), carry out only the first transaction of a block (`first-command-only`) or
+none of a block of several (`ignores-multi-command`), while ACKing the block all the same.
+
 EOT carries the TX# of the last block this pump sent (0 before its first): masters do not use it,
 and this keeps EOT and DATA from the same pump consistent. The master's own TX# sequence is
 taken as it comes (any number other than the last one is a new block): a pump that insisted on
@@ -25,13 +30,14 @@ strict succession would lock a master out after one block lost to a silent spell
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from drivers.dart.codec import Control, ControlFrame, DataFrame, FrameDecoder
+from drivers.dart.codec import Control, ControlFrame, DataFrame, FrameDecoder, RawTransaction
 from drivers.dart.errors import DartProtocolError
 from drivers.dart.transactions import Command, UnknownTransaction, decode_command
 from simulator.faults import FaultPlan
+from simulator.firmware import Quirk
 from simulator.pump import SimulatedPump
 
 __all__ = ["DartSlave", "SlaveStats"]
@@ -39,8 +45,10 @@ __all__ = ["DartSlave", "SlaveStats"]
 _LAST_TXN = 0x0F
 
 
-def _next_txn(txn: int) -> int:
-    return 1 if txn >= _LAST_TXN else txn + 1
+def _next_txn(txn: int, *, wraps_to_zero: bool = False) -> int:
+    if txn >= _LAST_TXN:
+        return 0 if wraps_to_zero else 1
+    return txn + 1
 
 
 @dataclass
@@ -50,6 +58,7 @@ class SlaveStats:
     retransmissions: int = 0  # DATA blocks from the master ACKed but not applied again
     resent: int = 0  # our DATA blocks sent again (no ACK, or NAK)
     ignored: int = 0  # frames for our pumps left unanswered because of a fault
+    ackpolls_ignored: int = 0  # ACKPOLLs a pump without ACKPOLL took for a POLL only
 
 
 @dataclass
@@ -147,8 +156,12 @@ class DartSlave:
         if isinstance(frame, DataFrame):
             return self._data(pump, link, frame, now)
         control = frame.control
+        if control == Control.ACKPOLL and pump.firmware.has(Quirk.NO_ACKPOLL):
+            # This firmware knows no ACKPOLL: it hears a POLL, so its block was not acknowledged.
+            self.stats.ackpolls_ignored += 1
+            return self._poll(pump, link, now)
         if control in (Control.ACK, Control.ACKPOLL):
-            self._acked(link, frame.txn)
+            self._acked(link, frame.txn, wraps_to_zero=pump.firmware.has(Quirk.TX_WRAPS_TO_ZERO))
         if control in (Control.POLL, Control.ACKPOLL):
             return self._poll(pump, link, now)
         if control == Control.NAK:
@@ -163,7 +176,7 @@ class DartSlave:
             return ack
         link.last_received = frame.txn
         commands: list[Command | UnknownTransaction] = []
-        for raw in frame.transactions:
+        for raw in self._carried_out(pump, frame.transactions):
             try:
                 commands.append(decode_command(raw))
             except DartProtocolError as error:
@@ -183,16 +196,31 @@ class DartSlave:
         link.last_sent = link.txn
         return block.to_bytes()
 
+    @staticmethod
+    def _carried_out(
+        pump: SimulatedPump, transactions: Sequence[RawTransaction]
+    ) -> Sequence[RawTransaction]:
+        """The transactions of a block this pump's firmware acts on (all, the first, or none)."""
+        if len(transactions) < 2:
+            return transactions
+        if pump.firmware.has(Quirk.IGNORES_MULTI_COMMAND):
+            pump.refused.append(f"a block of {len(transactions)} transactions")
+            return ()
+        if pump.firmware.has(Quirk.FIRST_COMMAND_ONLY):
+            pump.refused.append(f"all but the first of a block of {len(transactions)}")
+            return transactions[:1]
+        return transactions
+
     def _resend(self, link: _Link) -> bytes:
         assert link.unacked is not None
         self.stats.resent += 1
         return link.unacked.to_bytes()
 
     @staticmethod
-    def _acked(link: _Link, txn: int) -> None:
+    def _acked(link: _Link, txn: int, *, wraps_to_zero: bool) -> None:
         if link.unacked is not None and link.unacked.txn == txn:
             link.unacked = None
-            link.txn = _next_txn(link.txn)
+            link.txn = _next_txn(link.txn, wraps_to_zero=wraps_to_zero)
 
     @staticmethod
     def _eot(pump: SimulatedPump, link: _Link) -> bytes:

@@ -96,3 +96,53 @@ def test_runs_prints_where_it_listens_and_stops_on_sigterm() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_firmware_per_pump_from_the_command_line() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "--pumps",
+            "2",
+            "--firmware",
+            "milli",
+            "--firmware",
+            "0x51=legacy+pump-wide-totals",
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line_out = process.stdout.readline()
+        control_out = process.stdout.readline()
+        assert "0x50 (milli), 0x51 (legacy+pump-wide-totals)" in line_out, line_out
+        control = re.search(r"http://127\.0\.0\.1:\d+", control_out)
+        assert control, control_out
+        with urllib.request.urlopen(control[0] + "/state", timeout=5) as response:
+            pumps = json.load(response)["pumps"]
+        assert [p["firmware"] for p in pumps] == ["milli", "legacy+pump-wide-totals"]
+        assert pumps[0]["decimals"] == {"volume": 3, "amount": 2, "price": 3}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_help_lists_the_firmware(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("rev211", "legacy", "milli", "bare", "pump-wide-totals", "first-command-only"):
+        assert name in out

@@ -102,7 +102,7 @@ def test_a_sale_through_the_master_core(clock: FakeClock) -> None:
     assert volumes[-1] == DC2(1333, 10000)
     assert [v.volume for v in volumes] == sorted(v.volume for v in volumes)
     assert len(volumes) > 10  # the volume was reported while fuel flowed
-    assert DC101(0x01, 1333) in replies and DC101(0x11, 10000) in replies
+    assert DC101(0x01, 1333, 1, 0) in replies and DC101(0x11, 10000, 1, 0) in replies
     assert line.bus.is_online(0x51)
     assert not any(isinstance(e, CommandFailed) for e in line.events)
 

@@ -126,11 +126,12 @@ def test_full_sale_with_amount_preset() -> None:
     replies = pump.take_replies(now + 1)
     assert replies == (
         DC3(750, 1, False),  # nozzle back: the status stays "max reached" until RESET
-        DC101(0x01, 1333),
-        DC101(0x11, 10000),
-        DC101(0x09, 1333),
-        DC101(0x19, 10000),
-        DC101(0x02, 0),
+        # Rev 2.11: the total, then the number of fillings (of the nozzle, or of the pump).
+        DC101(0x01, 1333, 1, 0),
+        DC101(0x11, 10000, 1, 0),
+        DC101(0x09, 1333, 1, 0),
+        DC101(0x19, 10000, 1, 0),
+        DC101(0x02, 0, 0, 0),
     )
     assert status(pump) == S.MAX_REACHED
     pump.apply([CD1(C.RETURN_FILLING_INFO)], now + 2)
