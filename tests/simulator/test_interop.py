@@ -11,6 +11,7 @@ from drivers.dart.events import CommandDone, CommandFailed, PumpReplied, PumpRes
 from drivers.dart.transactions import (
     CD1,
     CD2,
+    CD3,
     CD4,
     CD5,
     CD101,
@@ -22,6 +23,7 @@ from drivers.dart.transactions import (
     PumpStatus,
 )
 from simulator.faults import FaultPlan
+from simulator.firmware import parse_firmware
 from simulator.pump import SimulatedPump
 from simulator.slave import DartSlave
 
@@ -35,11 +37,25 @@ TURNAROUND = 0.003
 class Line:
     """A master and the simulated pumps on one wire; time moves only in `run`."""
 
-    def __init__(self, clock: FakeClock, *, seed: int = 1) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        *,
+        seed: int = 1,
+        firmware: str = "rev211",
+        ack_poll: bool = False,
+        addresses: tuple[int, ...] = (0x50, 0x51),
+        poll_interval: float = 0.05,
+    ) -> None:
         self.clock = clock
-        self.pumps = [SimulatedPump(a, {1: 92, 2: 95}) for a in (0x50, 0x51)]
+        self.pumps = [
+            SimulatedPump(a, {1: 92, 2: 95}, firmware=parse_firmware(firmware))
+            for a in addresses
+        ]
         self.slave = DartSlave(self.pumps, faults=FaultPlan(seed), turnaround=TURNAROUND)
-        self.bus = DartBus([0x50, 0x51], poll_interval=0.05)
+        self.bus = DartBus(
+            list(addresses), poll_interval=poll_interval, ack_poll=addresses if ack_poll else ()
+        )
         self.events: list[object] = []
 
     def run(self, seconds: float) -> None:
@@ -127,3 +143,39 @@ def test_power_cycle_is_seen_as_a_restart(clock: FakeClock) -> None:
     line.run(0.5)
     assert any(isinstance(e, PumpRestarted) and e.address == 0x50 for e in line.events)
     assert line.replies(0x50)[-1] == DC1(S.NOT_PROGRAMMED)
+
+
+def test_every_profile_sells_through_the_master_core(clock: FakeClock) -> None:
+    """The station's bus core (ACK then POLL by default) and one command per block: a sale goes
+    through on every firmware profile, the totals in the form each one answers."""
+    for firmware in ("rev211", "legacy", "milli", "bare", "rev211+first-command-only"):
+        line = Line(clock, firmware=firmware)
+        line.run(0.5)
+        for commands in ((CD5((750, 800)),), (CD1(C.RESET),), (CD2((1,)),), (CD3(1000),),
+                         (CD1(C.AUTHORIZE),)):
+            line.command(0x50, *commands)
+        line.pumps[0].lift(1, clock.now)
+        line.run(25.0)
+        line.command(0x50, CD101(0x01))
+        line.run(1.0)
+        (fill,) = line.pumps[0].fills
+        assert (fill.volume, fill.amount) == (1000, 7500 if firmware != "milli" else 75)
+        replies = line.replies(0x50)
+        assert DC1(S.MAX_REACHED) in replies, firmware
+        totals = [r for r in replies if isinstance(r, DC101)]
+        assert [t.total for t in totals] == [1000], firmware
+        assert totals[0].short == (firmware in ("legacy", "bare")), firmware
+        assert line.slave.stats.ackpolls_ignored == 0, firmware
+        assert not any(isinstance(e, CommandFailed) for e in line.events), firmware
+
+
+def test_a_master_that_ackpolls_a_legacy_pump_hears_the_same_block_forever(
+    clock: FakeClock,
+) -> None:
+    """Configured for ACKPOLL on a one-pump line, the master never gets past a legacy pump's
+    first block: every ACKPOLL brings it back (the same TX#: a retransmission, not news)."""
+    line = Line(clock, firmware="legacy", ack_poll=True, addresses=(0x50,), poll_interval=0)
+    line.run(2.0)
+    assert line.slave.stats.ackpolls_ignored > 20
+    assert line.bus.stats.retransmissions > 20
+    assert line.replies(0x50) == [DC1(S.NOT_PROGRAMMED)]  # reported once, then only repeated
