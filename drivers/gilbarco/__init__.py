@@ -40,6 +40,7 @@ from .events import (
     PumpOnline,
     StatusChanged,
 )
+from .line import GilbarcoLine, LineStats
 from .requests import (
     AllStop,
     Answer,
@@ -88,12 +89,14 @@ __all__ = [
     "GilbarcoBus",
     "GilbarcoCommandError",
     "GilbarcoError",
+    "GilbarcoLine",
     "GilbarcoProtocolError",
     "HexRecord",
     "HexRecordDecoder",
     "HoseTotals",
     "Layout",
     "LineNoise",
+    "LineStats",
     "MasterBlock",
     "NozzleReport",
     "PresetBlock",
