@@ -122,16 +122,30 @@ class Broker(NamedTuple):
     tls: bool
 
 
+def without_password(value: str) -> str:
+    """`value` with the password of its `user:password@` part replaced by `***`, for messages
+    (everything up to the last `@` is the user part, as URL parsers read it)."""
+    scheme, sep, rest = value.partition("://")
+    prefix, rest = (scheme + sep, rest) if sep else ("", value)
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return value
+    return f"{prefix}{userinfo.partition(':')[0]}:***@{host}"
+
+
 def broker_url(value: str) -> Broker:
-    """mqtt://host[:port] or mqtts://host[:port]; the port defaults to 1883 or 8883."""
+    """mqtt://host[:port] or mqtts://host[:port]; the port defaults to 1883 or 8883.
+
+    A URL with a user and password is refused, and no message shows the password."""
+    shown = without_password(value)
+    if "@" in value:
+        raise ValueError(
+            f"{quote(shown)}: put the user in username and the password in password_file, "
+            "not in the URL"
+        )
     parts = _split_url(value)
     if parts.scheme not in ("mqtt", "mqtts") or not value.startswith(f"{parts.scheme}://"):
         raise ValueError(f"{quote(value)} must start with mqtt:// or mqtts://")
-    if "@" in parts.netloc:
-        raise ValueError(
-            f"{quote(value)}: put the user in username and the password in password_file, "
-            "not in the URL"
-        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"{quote(value)}: a broker URL has no path or query")
     host, port = _host_port(parts.netloc, value, '"mqtts://mqtt.example.com:8883"')

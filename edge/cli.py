@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domain.files import PRIVATE_UMASK
 from edge import __version__
 
 if TYPE_CHECKING:  # the config package loads lazily: `forecourt --help` stays quick
@@ -289,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What the daemon and the commands create is their owner's alone (0600, folders 0700), also
+    # files made inside libraries (SQLite's -wal and -shm): see domain/files.py. The umask is
+    # given back for a caller in the same process (tests).
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["simulate"]:
         return cmd_simulate(argparse.Namespace(), args_list[1:])

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from domain.files import private_dir
 from domain.model import rfc3339
 from sync.envelope import VERSION, new_id
 
@@ -156,12 +157,13 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def generate(folder: str | Path) -> tuple[Path, Path]:
-    """A new key pair as PEM in `folder`: (cloud.key, mode 0600; cloud.pub, mode 0644).
+    """A new key pair as PEM in `folder` (created 0700): (cloud.key, mode 0600; cloud.pub, mode
+    0644: the public key is meant to be copied to every station).
 
     Raises FileExistsError, writing nothing, when either file is already there.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     private_path, public_path = folder / PRIVATE_NAME, folder / PUBLIC_NAME
     for path in (private_path, public_path):
         if path.exists():

@@ -344,7 +344,7 @@ SYNC_CASES = [
     ("broker URL scheme", "mqtts://mqtt.example.com:8883", "https://mqtt.example.com",
      'sync.broker: "https://mqtt.example.com" must start with mqtt:// or mqtts://'),
     ("broker with credentials", "mqtts://mqtt.example.com:8883", "mqtts://u:p@mqtt.example.com",
-     'sync.broker: "mqtts://u:p@mqtt.example.com": put the user in username and the password '
+     'sync.broker: "mqtts://u:***@mqtt.example.com": put the user in username and the password '
      "in password_file, not in the URL"),
     ("broker port out of range", "mqtts://mqtt.example.com:8883", "mqtts://mqtt.example.com:0",
      'sync.broker: "mqtts://mqtt.example.com:0": the port must be a number 1..65535'),
@@ -544,6 +544,7 @@ def test_check_files_accepts_existing_files_relative_to_the_config(tmp_path: Pat
     (tmp_path / "data").mkdir()
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "mqtt.pass").write_text("secret\n")
+    (tmp_path / "keys" / "mqtt.pass").chmod(0o600)  # a secret is its owner's alone
     (tmp_path / "keys" / "cloud.pub").mkdir()  # a directory is not a key file
     with pytest.raises(ConfigError) as caught:
         load_config(path)

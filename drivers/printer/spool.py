@@ -4,7 +4,8 @@ restart of the station.
 A job is written whole to a temporary name, flushed to disk and renamed into place, so a power
 cut leaves either the complete job or none. Jobs are numbered from a counter kept beside them;
 the number orders the queue and is printed on the receipt as its receipt number (小票号). A job
-that cannot be read back is moved to `corrupt/` rather than retried forever.
+that cannot be read back is moved to `corrupt/` rather than retried forever. Jobs are receipts:
+their files are 0600 and their folders 0700 whatever the umask.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.files import private_dir
 from drivers.files import fsync_dir, write_durably
 
 __all__ = ["Job", "Spool", "SpoolError"]
@@ -84,7 +86,7 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             for leftover in directory.glob("*.tmp"):  # a write a crash interrupted
                 leftover.unlink()
             self._numbers = sorted(n for n in (self._number_of(p) for p in self._files())
@@ -150,7 +152,7 @@ class Spool:
     def quarantine(self, number: int) -> Path:
         """Move an unreadable job aside, for a person to look at."""
         target_dir = self.directory / "corrupt"
-        target_dir.mkdir(exist_ok=True)
+        private_dir(target_dir)
         target = target_dir / self._path(number).name
         with contextlib.suppress(FileNotFoundError):
             os.replace(self._path(number), target)

@@ -20,6 +20,8 @@ import serial
 from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import File, Network, Serial
 
+from domain.files import private_opener
+
 from .commands import StatusRequest, status_request
 from .status import (
     OfflineCause,
@@ -155,7 +157,8 @@ class _AppendFile(File):  # type: ignore[misc]
 
     def open(self, raise_not_found: bool = True) -> None:
         try:
-            self.device = open(self.devfile, "ab")  # noqa: SIM115 - closed by close()
+            # A file it creates is 0600 (receipts); a device node keeps its own mode.
+            self.device = open(self.devfile, "ab", opener=private_opener)  # noqa: SIM115
         except OSError as exc:
             raise DeviceNotFoundError(f"cannot open {self.devfile}: {exc.strerror}") from exc
 

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from domain.files import PRIVATE_FILE
+
 from .errors import (
     EngineFailed,
     EngineUnavailable,
@@ -255,6 +257,8 @@ class SpeechEngine:
             if self._errors:
                 raise EngineFailed(f"the speech engine reported: {self._errors[0]}")
             self._check_wav(part)
+            # The speech library makes the file as the umask says; ours are the owner's alone.
+            os.chmod(part, PRIVATE_FILE)
             os.replace(part, path)
         except VoiceError:
             with contextlib.suppress(OSError):

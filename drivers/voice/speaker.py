@@ -25,6 +25,8 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
 
+from domain.files import private_dir
+
 from .engine import EngineFactory, SpeechEngine, espeak_engine
 from .errors import (
     AlarmKind,
@@ -161,7 +163,7 @@ class Speaker:
     @staticmethod
     def _make_folder(folder: Path) -> None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)  # announcements name pumps and amounts: the owner's alone
         except OSError as exc:
             raise OutputFolderError(f"cannot create the folder {folder}: {exc}") from None
 

@@ -292,6 +292,16 @@ def _file(t: Table, key: str, ctx: Context, *, required: bool = False) -> Path |
     return path
 
 
+def _private(t: Table, key: str, path: Path | None, ctx: Context) -> None:
+    """A password or private key other local users can open is theirs too: refused."""
+    if path is None or not ctx.check_files or not path.is_file():
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        t.error(key, f"{path} is open to other users (mode {mode:04o}); a secret must be its "
+                     f"owner's alone: chmod 600 {path}")
+
+
 def _sync(t: Table, ctx: Context) -> Sync | None:
     broker = t.parsed("broker", broker_url)
     username = t.text("username", None)
@@ -300,6 +310,8 @@ def _sync(t: Table, ctx: Context) -> Sync | None:
     ca_file = _file(t, "ca_file", ctx)
     client_cert = _file(t, "client_cert", ctx)
     client_key = _file(t, "client_key", ctx)
+    for key, secret in (("password_file", password_file), ("client_key", client_key)):
+        _private(t, key, secret, ctx)
     t.done()
     if password_file is not None and username is None and not t.has("username"):
         t.error("password_file", "a password needs a username")

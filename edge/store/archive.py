@@ -32,6 +32,7 @@ from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
+from domain.files import private_dir
 from domain.model import rfc3339
 from domain.states import OPEN_ORDER_STATUSES
 from drivers.files import write_durably
@@ -199,7 +200,7 @@ def archive(
         n += 1
         name = f"{base}-{n}"
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     files = _export(store, plan, directory, name)
     for entry in files:
         wrong = read_back(directory, entry)

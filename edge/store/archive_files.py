@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from domain.files import private_opener
 from drivers.files import fsync_dir
 
 
@@ -54,7 +55,9 @@ class TableFile:
         self.table = table
         self.path = directory / f"{name}.{table}.jsonl.gz"
         self._partial = self.path.with_name(self.path.name + ".partial")
-        self._raw = open(self._partial, "wb")  # noqa: SIM115 - closed in close() or abandon()
+        self._partial.unlink(missing_ok=True)  # left by a run that died: made anew, 0600
+        # Closed in close() or abandon().
+        self._raw = open(self._partial, "wb", opener=private_opener)  # noqa: SIM115
         self._hashing = _Hashing(self._raw)
         self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._hashing, mtime=0)
         self.rows = 0

@@ -18,6 +18,11 @@ transaction, schema.py). The copy is the rollback path: the previous release ope
 When the copy cannot be written (disk full) nothing is migrated and the open fails, so an
 upgrade never changes a database that has no copy. The newest KEEP_MIGRATION_COPIES copies are
 kept. Under systemd the copy and the migration report progress and extend the start timeout.
+
+Modes: the database, its `-wal`, `-shm` and journal, and the pre-migration copies hold PIN
+hashes and the books, so they are 0600 whatever the umask (domain/files.py). The file is made
+0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` the database file's mode), a
+file an older release left readable is tightened at open, and folders created here are 0700.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.files import create_private, private_dir, tighten
 from edge.notify import SystemdNotifier
 from edge.store.codec import to_utc
 from edge.store.errors import StoreError, StoreUnavailable, translate
@@ -67,9 +73,10 @@ class Database:
     @classmethod
     def open(cls, path: Path, *, clock: Clock, busy_timeout_ms: int) -> Database:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise StoreUnavailable("cannot_open", f"cannot create {path.parent}: {exc}") from exc
+        _make_private(path)
         try:
             conn = sqlite3.connect(
                 path,
@@ -220,6 +227,7 @@ def copy_before_migration(conn: sqlite3.Connection, path: Path, found: int, targ
                             f"EXTEND_TIMEOUT_USEC={_EXTEND_COPY_USEC}")
 
     try:
+        create_private(partial)
         copy = sqlite3.connect(partial, isolation_level=None)
         try:
             conn.backup(copy, pages=_COPY_STEP_PAGES, progress=progress, sleep=0)
@@ -241,6 +249,20 @@ def copy_before_migration(conn: sqlite3.Connection, path: Path, found: int, targ
             old.unlink()
             log.info("%s: removed the old pre-migration copy %s", path, old)
     return final
+
+
+def _make_private(path: Path) -> None:
+    """The database file exists and is 0600 before SQLite opens it; its companions too."""
+    try:
+        create_private(path)
+    except OSError as exc:
+        # SQLite's own open says what is wrong, in its words (a read-only folder, a full disk).
+        log.debug("%s: cannot create it here: %s", path, exc)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if not tighten(companion) and companion.exists():
+            log.warning("%s can be read by other users and is not ours to change; ask its "
+                        "owner to run chmod 600 %s", companion, companion)
 
 
 def _failure_reason(exc: sqlite3.Error | OSError) -> str:

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.files import create_private, private_dir
 from edge.store.archive import archived_high, archives, check_files
 from edge.store.store import Store
 
@@ -38,11 +39,13 @@ class Verification:
 
 
 def backup(store: Store, destination: Path) -> int:
-    """Copy the open database to `destination` (a new file); returns its size in bytes."""
+    """Copy the open database to `destination` (a new file, mode 0600, in folders made 0700);
+    returns its size in bytes."""
     if destination.exists():
         raise FileExistsError(f"{destination} exists; a backup never overwrites a file")
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(destination.parent)
     partial = destination.with_name(destination.name + ".partial")
+    create_private(partial)  # before SQLite writes a byte of it
     target = sqlite3.connect(partial)
     try:
         with store._db.read() as conn:
