@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("dart", "gilbarco"),
+        default="dart",
+        help="the pumps' protocol (dart); --protocol gilbarco --help lists Gilbarco's options",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--listen",
@@ -187,6 +193,12 @@ async def _serve(args: argparse.Namespace, pumps: Sequence[SimulatedPump]) -> No
 
 def main(argv: list[str]) -> int:
     """Run `forecourt simulate` with `argv` (the arguments after `simulate`); exit status."""
+    from simulator.gilbarco.cli import wants_gilbarco
+
+    if wants_gilbarco(argv):
+        from simulator.gilbarco.cli import main as gilbarco_main
+
+        return gilbarco_main(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
