@@ -22,6 +22,8 @@ SECRET_KEYS = ("pin", "password", "token", "secret")
 
 CLOUD = "cloud"
 SYSTEM = "system"
+#: Changes made with the command line (`forecourt user ...`) on the station PC.
+CLI = "cli"
 
 
 def redact(value: Any) -> Any:
@@ -84,6 +86,9 @@ API_ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/prices"): "prices.schedule",
     ("POST", "/api/v1/shifts/current/close"): "shift.close",
     ("POST", "/api/v1/users"): "user.save",
+    ("POST", "/api/v1/users/{name}/disable"): "user.disable",
+    ("POST", "/api/v1/users/{name}/enable"): "user.enable",
+    ("POST", "/api/v1/users/{name}/unlock"): "user.unlock",
 }
 
 #: Methods that only read: not audited (reads of the audit log itself included).

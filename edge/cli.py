@@ -89,30 +89,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_user_add(args: argparse.Namespace) -> int:
-    from domain.model import Role
-    from edge.store import Store
-
-    config = _load(args.config, check_files=False)
-    try:
-        role = Role(args.role)
-    except ValueError:
-        print(f"unknown role {args.role!r}; one of: {', '.join(r.value for r in Role)}",
-              file=sys.stderr)
-        return EXIT_CONFIG
-    pin = args.pin
-    if pin == "-":
-        pin = sys.stdin.readline().strip()
-    with Store.open(config.storage.path) as store:
-        try:
-            user = store.upsert_user(args.name, role=role, pin=pin)
-        except ValueError as exc:
-            print(f"cannot save user {args.name!r}: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-    print(f"user {user.name} saved with role {user.role}")
-    return EXIT_OK
-
-
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from edge.store import Store, StoreError
 
@@ -271,14 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "database)")
     db_archive.set_defaults(func=cmd_db_archive)
 
-    user = sub.add_parser("user", help="local users")
-    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add = user_sub.add_parser("add", help="create or update a user")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, help="attendant, cashier, manager, finance, admin")
-    add.add_argument("--pin", required=True, help="4-12 digits, or - to read it from stdin")
-    add.add_argument("--config", required=True)
-    add.set_defaults(func=cmd_user_add)
+    from edge.cli_users import add_parsers as add_user_parsers
+
+    add_user_parsers(sub, _load)
 
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

@@ -14,7 +14,15 @@ from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -22,12 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import StationError
-from domain.model import PAYMENT_METHODS, Preset, Role, rfc3339
+from domain.model import PAYMENT_METHODS, Preset, rfc3339
 from edge.api.auth import Permission, Session, may
+from edge.api.logins import LoginDesk, LoginRefused, throttle_policy
 from edge.api.metrics import render_metrics
 from edge.api.operations import register as register_operations
 from edge.audit import READ_METHODS, api_action, record, redact
-from edge.store import StoreError, StoreUnavailable, UserLocked
+from edge.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from edge.station import Station
@@ -201,9 +210,11 @@ def create_app(station: "Station") -> FastAPI:
             raise ApiError(401, "session_expired", "the session has expired; log in again")
         return session
 
-    def bearer(request: Request) -> Session:
+    async def bearer(request: Request) -> Session:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        # A user changed from the command line ends their sessions too (edge/api/auth.py).
+        await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))
         return session_from(token.strip() if scheme.lower() == "bearer" else None)
 
     def require(permission: Permission) -> Any:
@@ -216,27 +227,30 @@ def create_app(station: "Station") -> FastAPI:
 
     # ------------------------------------------------------------- endpoints
 
-    @app.post("/api/v1/session")
-    async def open_session(body: SessionRequest) -> dict[str, Any]:
-        api = station.config.api
+    desk = LoginDesk(ledger=station.ledger, sessions=station.sessions,
+                     policy=throttle_policy(station.config.api))
+
+    @app.post("/api/v1/session", response_model=None,
+              responses={401: {"description": "unknown user or wrong PIN"},
+                         429: {"description": "too many wrong PINs: wait Retry-After s"},
+                         503: {"description": "too many logins at once"}})
+    async def open_session(body: SessionRequest, request: Request) -> JSONResponse:
+        # Refusals are answered here rather than raised: the audit entries of a refusal are
+        # written after the answer has left (background), which a raised error would drop.
+        later = BackgroundTasks()
+        address = request.client.host if request.client is not None else "unknown"
         try:
-            user = await station.ledger.write(
-                station.store.verify_pin, body.user, body.pin,
-                max_attempts=api.pin_lockout_attempts, lockout=api.pin_lockout)
-        except UserLocked as exc:
-            await record(station.ledger, actor=body.user, action="session.failed",
-                         outcome="user_locked")
-            raise ApiError(429, "user_locked", f"too many wrong PINs; try again after "
-                           f"{rfc3339(exc.until.astimezone(station.zone))}") from None
-        if user is None:
-            await record(station.ledger, actor=body.user, action="session.failed",
-                         outcome="bad_credentials")
-            raise ApiError(401, "bad_credentials", "unknown user or wrong PIN")
-        session = station.sessions.open(user.name, Role(user.role))
-        await record(station.ledger, actor=user.name, role=session.role.value,
-                     action="session.open")
-        return {"token": session.token, "role": session.role.value,
-                "expires_at": rfc3339(session.expires_at.astimezone(station.zone))}
+            session = await desk.open_session(address, body.user, body.pin, later.add_task)
+        except LoginRefused as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
+            refused = error_response(exc.status, noted(request, exc.code), exc.message, headers)
+            refused.background = later
+            return refused
+        return JSONResponse({"token": session.token, "role": session.role.value,
+                             "expires_at": rfc3339(session.expires_at.astimezone(station.zone))},
+                            background=later)
 
     @app.delete("/api/v1/session", status_code=204)
     async def close_session(request: Request,
@@ -378,7 +392,7 @@ def create_app(station: "Station") -> FastAPI:
         rows = await station.ledger.read(station.store.audit_entries, since_seq, limit)
         return {"entries": [e.to_api(station.zone) for e in rows]}
 
-    register_operations(app, station, require, ApiError)
+    register_operations(app, station, require, ApiError, desk=desk)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -65,6 +65,15 @@ class StationCollector(Collector):
                                 value=float(len(station.sessions)))
         yield GaugeMetricFamily("forecourt_event_subscribers", "live event subscribers",
                                 value=float(station.hub.subscribers))
+        logins = station.sessions.counters
+        yield CounterMetricFamily("forecourt_logins", "sessions opened since the daemon started",
+                                  value=float(logins.opened))
+        failed = CounterMetricFamily("forecourt_login_failures",
+                                     "logins refused since the daemon started, by reason",
+                                     labels=["reason"])
+        for reason, count in logins.failures().items():
+            failed.add_metric([reason], float(count))
+        yield failed
         yield from self._today(station)
         if station.link is not None:
             yield GaugeMetricFamily("forecourt_cloud_connected", "1 while the MQTT link is up",

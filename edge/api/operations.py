@@ -1,5 +1,9 @@
 """Station operations over the local API: prices (调价), users and the daily report (日报).
 
+Users: a change of role or PIN, or disabling a user, ends their sessions at once; a new PIN
+also lifts their login throttling, and so does `POST /api/v1/users/{name}/unlock`. PINs are
+hashed by the login desk's workers, never on the ledger's writer thread (edge/api/logins.py).
+
 A manager's price change goes through the same scheduler as the cloud's ``price.schedule``:
 stored first, current at its ``effective_at``, each pump programmed as soon as it is free. The
 audit middleware records every change asked here, done or refused.
@@ -7,19 +11,23 @@ audit middleware records every change asked here, done or refused.
 
 # No "from __future__ import annotations": FastAPI reads the Annotated dependencies at run time.
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query
+from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from domain.model import PriceSchedule, Role, Sale, User, rfc3339
+from domain.model import PriceSchedule, Role, Sale, rfc3339
 from edge.api.auth import Permission, Session
+from edge.api.logins import LoginDesk
 from edge.pricing import PriceRefused
 from edge.reports import daily_csv, daily_report, day_span
+from edge.store import UnknownUser
 from edge.store.schedules import price_text
+from edge.store.users import Account, UserNameRefused, check_name
 
 if TYPE_CHECKING:
     from edge.station import Station
@@ -39,6 +47,7 @@ REPORT_YEARS = range(1970, 9000)
 
 Require = Callable[[Permission], Any]
 ErrorFactory = Callable[[int, str, str], Exception]
+UserName = Annotated[str, FastApiPath(min_length=1, max_length=64)]
 
 
 class _Strict(BaseModel):
@@ -78,19 +87,28 @@ def schedule_view(schedule: PriceSchedule, station: "Station") -> dict[str, Any]
     }
 
 
-def user_view(user: User, station: "Station") -> dict[str, Any]:
-    # Never the PIN hash: it is not even in User.
+def user_view(account: Account, station: "Station", desk: LoginDesk) -> dict[str, Any]:
+    # Never the PIN hash: it is not even in Account.
+    def local(value: datetime | None) -> str | None:
+        return None if value is None else rfc3339(value.astimezone(station.zone))
+
+    waiting, strangers_wait = desk.status(account.name)
     return {
-        "name": user.name,
-        "role": user.role.value,
-        "created_at": rfc3339(user.created_at.astimezone(station.zone)),
-        "locked_until": (None if user.locked_until is None
-                         else rfc3339(user.locked_until.astimezone(station.zone))),
+        "name": account.name,
+        "role": account.role.value,
+        "created_at": local(account.created_at),
+        "updated_at": local(account.updated_at),
+        "disabled_at": local(account.disabled_at),
+        # Login throttling (docs/security.md): addresses kept waiting for this name, and until
+        # when addresses that never logged in are refused it (null: they are not).
+        "waiting_addresses": waiting,
+        "locked_until": local(None if strangers_wait is None
+                              else station.now() + timedelta(seconds=strangers_wait)),
     }
 
 
 def register(app: FastAPI, station: "Station", require: Require,
-             api_error: ErrorFactory) -> None:
+             api_error: ErrorFactory, *, desk: LoginDesk) -> None:
     """Adds the prices, users and reports endpoints to `app`."""
 
     def grade_names() -> dict[str, str]:
@@ -140,25 +158,75 @@ def register(app: FastAPI, station: "Station", require: Require,
 
     # ------------------------------------------------------------- users
 
+    async def account_of(name: str) -> Account:
+        found = await station.ledger.read(station.store.user_account, name)
+        if found is None:
+            raise api_error(404, "unknown_user", f"there is no user {name!r}")
+        return found
+
+    def may_touch(session: Session, role: Role | None, existing: Account | None) -> None:
+        touches_admin = role == Role.ADMIN or (
+            existing is not None and existing.role == Role.ADMIN)
+        if touches_admin and session.role != Role.ADMIN:
+            raise api_error(403, "forbidden", "only an admin may create or change an admin")
+
     @app.get("/api/v1/users")
     async def users(_: Annotated[Session, require(Permission.USERS)]) -> dict[str, Any]:
-        found = await station.ledger.read(station.store.list_users)
-        return {"users": [user_view(u, station) for u in found]}
+        found = await station.ledger.read(station.store.user_accounts)
+        return {"users": [user_view(a, station, desk) for a in found]}
 
     @app.post("/api/v1/users")
     async def save_user(body: UserChange,
                         session: Annotated[Session, require(Permission.USERS)]) -> JSONResponse:
-        existing = await station.ledger.read(station.store.get_user, body.name)
-        touches_admin = body.role == Role.ADMIN or (
-            existing is not None and existing.role == Role.ADMIN)
-        if touches_admin and session.role != Role.ADMIN:
-            raise api_error(403, "forbidden", "only an admin may create or change an admin")
+        existing = await station.ledger.read(station.store.user_account, body.name)
+        may_touch(session, body.role, existing)
         try:
-            user = await station.ledger.write(station.store.upsert_user, body.name,
-                                              role=body.role, pin=body.pin)
-        except ValueError as exc:
-            raise api_error(422, "invalid_user", str(exc)) from None
-        return JSONResponse(user_view(user, station), status_code=200 if existing else 201)
+            check_name(body.name)  # before the hash: a refused name costs nothing
+            pin_hash = await desk.checker.hash(body.pin)
+            await station.ledger.write(station.store.save_user, body.name, role=body.role,
+                                       pin_hash=pin_hash)
+        except UserNameRefused as exc:
+            status = 409 if exc.code == "user_name_confusable" else 422
+            raise api_error(status, exc.code, str(exc)) from None
+        # A new role or PIN: their sessions end, and their login throttling is lifted.
+        station.sessions.end_user(body.name)
+        desk.unlock(body.name)
+        return JSONResponse(user_view(await account_of(body.name), station, desk),
+                            status_code=200 if existing else 201)
+
+    async def set_disabled(name: str, session: Session, disabled: bool) -> dict[str, Any]:
+        existing = await account_of(name)
+        may_touch(session, None, existing)
+        if disabled and name == session.user:
+            raise api_error(409, "cannot_disable_self",
+                            "you cannot disable yourself; ask another manager or an admin")
+        try:
+            changed = await station.ledger.write(station.store.set_user_disabled, name,
+                                                 disabled)
+        except UnknownUser:
+            raise api_error(404, "unknown_user", f"there is no user {name!r}") from None
+        if disabled:
+            station.sessions.end_user(name)
+        return user_view(changed, station, desk)
+
+    @app.post("/api/v1/users/{name}/disable")
+    async def disable_user(name: UserName,
+                           session: Annotated[Session, require(Permission.USERS)]
+                           ) -> dict[str, Any]:
+        return await set_disabled(name, session, True)
+
+    @app.post("/api/v1/users/{name}/enable")
+    async def enable_user(name: UserName,
+                          session: Annotated[Session, require(Permission.USERS)]
+                          ) -> dict[str, Any]:
+        return await set_disabled(name, session, False)
+
+    @app.post("/api/v1/users/{name}/unlock")
+    async def unlock_user(name: UserName,
+                          _: Annotated[Session, require(Permission.USERS)]) -> dict[str, Any]:
+        account = await account_of(name)
+        cleared = desk.unlock(name)
+        return {**user_view(account, station, desk), "cleared_addresses": cleared}
 
     # ------------------------------------------------------------- daily report (日报)
 

@@ -65,6 +65,8 @@ class Api:
     session_ttl: timedelta = timedelta(hours=8)
     pin_lockout_attempts: int = 5
     pin_lockout: timedelta = timedelta(minutes=15)
+    # Wrong PINs from one address, whatever the names, before it must wait (docs/security.md).
+    pin_address_attempts: int = 20
 
     @property
     def listen(self) -> str:

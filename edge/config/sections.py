@@ -171,8 +171,11 @@ def _api(t: Table) -> Api | None:
     session_ttl = t.duration("session_ttl_minutes", _MINUTE, Api.session_ttl, low=5, high=10080)
     attempts = t.integer("pin_lockout_attempts", Api.pin_lockout_attempts, low=1, high=100)
     lockout = t.duration("pin_lockout_minutes", _MINUTE, Api.pin_lockout, low=1, high=1440)
+    address_attempts = t.integer("pin_address_attempts", Api.pin_address_attempts,
+                                 low=1, high=1000)
     t.done()
-    if listen is None or session_ttl is None or attempts is None or lockout is None:
+    if (listen is None or session_ttl is None or attempts is None or lockout is None
+            or address_attempts is None):
         return None
     return Api(
         host=listen[0],
@@ -180,6 +183,7 @@ def _api(t: Table) -> Api | None:
         session_ttl=session_ttl,
         pin_lockout_attempts=attempts,
         pin_lockout=lockout,
+        pin_address_attempts=address_attempts,
     )
 
 

@@ -12,7 +12,7 @@ from edge.store.errors import (
     UnknownOrder,
     UnknownPriceSchedule,
     UnknownSale,
-    UserLocked,
+    UnknownUser,
 )
 from edge.store.store import Store
 
@@ -27,5 +27,5 @@ __all__ = [
     "UnknownOrder",
     "UnknownPriceSchedule",
     "UnknownSale",
-    "UserLocked",
+    "UnknownUser",
 ]

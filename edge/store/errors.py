@@ -8,7 +8,6 @@ authorize, until `Store.check_writable()` succeeds again.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from decimal import Decimal
 
 __all__ = [
@@ -21,7 +20,7 @@ __all__ = [
     "UnknownOrder",
     "UnknownPriceSchedule",
     "UnknownSale",
-    "UserLocked",
+    "UnknownUser",
     "translate",
 ]
 
@@ -91,13 +90,10 @@ class Overpayment(InvalidPayment):
         self.due = due
 
 
-class UserLocked(StoreError):
-    """Too many wrong PINs: the user may try again at `until`."""
-
-    def __init__(self, name: str, until: datetime) -> None:
-        super().__init__(f"user {name!r} is locked until {until.isoformat()}")
+class UnknownUser(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"there is no user {name!r}")
         self.name = name
-        self.until = until
 
 
 # Primary result codes (https://www.sqlite.org/rescode.html); extended codes carry the

@@ -89,7 +89,7 @@ def station_error_codes() -> set[str]:
 
 def api_error_codes() -> set[str]:
     api = ("edge/api",)
-    codes = _matches(r'(?:ApiError|api_error)\(\s*\d{3},\s*"([a-z_]+)"', *api)
+    codes = _matches(r'(?:ApiError|api_error|LoginRefused)\(\s*\d{3},\s*"([a-z_]+)"', *api)
     codes |= _matches(r'noted\(request,\s*"([a-z_]+)"\)', *api)
     codes |= _matches(r'\d{3}: "([a-z_]+)"', *api)  # status -> code maps
     codes |= _matches(r'\.get\(exc\.status_code,\s*"([a-z_]+)"\)', *api)
@@ -140,7 +140,8 @@ KNOWN = {
     "pump alarm code": {"09", "0E"},
     "storage reason": {"disk_full", "locked", "read_only", "io_error", "cannot_open"},
     "station error code": {"pump_offline", "storage_unavailable", "nozzle_reserved"},
-    "API error code": {"forbidden", "user_locked", "not_found", "overpayment", "invalid_payment",
+    "API error code": {"forbidden", "login_throttled", "not_found", "overpayment",
+                       "invalid_payment",
                        "unknown_sale", "printer_not_configured", "invalid_request"},
     "cloud command refusal code": {"bad_signature", "replayed", "internal_error",
                                    "price_mismatch", "not_available", "unknown_grade"},
