@@ -134,6 +134,7 @@ class IfsfNetwork:
         self._waiters: dict[tuple[Lna, int], asyncio.Future[tuple[Answer | Ack, ...]]] = {}
         self._queue: asyncio.Queue[LanEvent | None] = asyncio.Queue(max_queued_events)
         self._streams = itertools.count(1)
+        self._stream_tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -181,6 +182,12 @@ class IfsfNetwork:
             self._transport.close()
         if self._server is not None:
             self._server.close()
+        # Connections the dispensers opened to us: their handlers are ours to end.
+        for task in self._stream_tasks:
+            task.cancel()
+        if self._stream_tasks:
+            await asyncio.wait(self._stream_tasks)
+        if self._server is not None:
             await self._server.wait_closed()
         now = self._clock()
         for link in self._core.links.values():
@@ -266,6 +273,9 @@ class IfsfNetwork:
         stream = next(self._streams)
         peer = writer.get_extra_info("peername")
         log.debug("%s: connection %d from %s", self.name, stream, peer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._stream_tasks.add(task)
         self._core.stream_opened(stream)
         try:
             while data := await reader.read(_READ_SIZE):
@@ -276,10 +286,9 @@ class IfsfNetwork:
         except (ConnectionError, OSError) as error:
             log.debug("%s: connection %d from %s: %s", self.name, stream, peer, error)
         finally:
+            self._stream_tasks.discard(task)
             self._core.stream_closed(stream)
             writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
 
     async def _heartbeats(self) -> None:
         assert self._transport is not None and self._advertise is not None
