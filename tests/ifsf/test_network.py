@@ -196,14 +196,14 @@ async def test_two_dispensers_dit_layout_and_a_stranger(udp_port: int) -> None:
     stranger = make_nodes(Layout.TQC, first_node=9)
     configured = {**{Lna(1, n): NodeSettings(heartbeat_interval=BEAT) for n in (11, 12, 13)},
                   Lna(1, 1): NodeSettings(heartbeat_interval=BEAT)}
-    async with run_ifsf_simulator(dit + board + stranger, udp_port=udp_port,
-                                  heartbeat_interval=BEAT, heartbeat_destination=BROADCAST):
-        async with lan(configured, udp_port) as recorder:
-            for node in configured:
-                await online(recorder, node)
-            await wait_for(lambda: recorder.of(UnknownNode), what="the stranger")
-            assert recorder.of(UnknownNode)[0].node == Lna(1, 9)  # type: ignore[union-attr]
-            results = await asyncio.gather(*(
-                recorder.network.write(node, FuellingPointAddress(1), (DataItem(FpId.OPEN_FP),))
-                for node in configured))
-            assert all(ack.accepted for ack in results)
+    simulated = run_ifsf_simulator(dit + board + stranger, udp_port=udp_port,
+                                   heartbeat_interval=BEAT, heartbeat_destination=BROADCAST)
+    async with simulated, lan(configured, udp_port) as recorder:
+        for node in configured:
+            await online(recorder, node)
+        await wait_for(lambda: recorder.of(UnknownNode), what="the stranger")
+        assert recorder.of(UnknownNode)[0].node == Lna(1, 9)  # type: ignore[union-attr]
+        results = await asyncio.gather(*(
+            recorder.network.write(node, FuellingPointAddress(1), (DataItem(FpId.OPEN_FP),))
+            for node in configured))
+        assert all(ack.accepted for ack in results)
