@@ -31,6 +31,7 @@ Required = Literal[_Required.REQUIRED]
 # At most 3 places: pumps show prices with 0..3 decimals. No sign, exponent or spaces.
 _PRICE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?")
 _CENT = Decimal("0.01")
+_QUANTITY = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,3})?")
 
 
 def _fallback(default: T | Required | None) -> T | None:
@@ -147,6 +148,23 @@ class Table:
             hint = f" (did you mean {quote(near[0])}?)" if near else ""
             self.error(key, f"unknown {what}{hint}")
 
+    def scratch(self) -> Table:
+        """The same table read into throwaway findings: to learn which keys a reader asks for."""
+        return Table(self._data, self.where, Findings(), self._schema)
+
+    @property
+    def asked(self) -> frozenset[str]:
+        return frozenset(self._asked)
+
+    def allow(self, keys: frozenset[str]) -> None:
+        """Take ``keys`` as read without reading them (their reader could not be chosen)."""
+        self._asked.update(keys)
+
+    def skip_rest(self) -> None:
+        """Leave every key not asked for unreported (their reader could not be chosen: the
+        problem that prevented it is reported instead). Returns None, as a refused reader does."""
+        self._asked.update(self._data)
+
     # -- values -----------------------------------------------------------------------------
 
     def text(
@@ -258,6 +276,26 @@ class Table:
             return None
         # Show at least cents ("7.5" -> 7.50) as receipts and the API do; keep a third place.
         return price if len(value.partition(".")[2]) >= 2 else price.quantize(_CENT)
+
+    def decimal(self, key: str, default: Decimal, *, low: Decimal, high: Decimal
+                ) -> Decimal | None:
+        """A quantity (litres, yuan, litres a minute) as a decimal string, or an integer."""
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = Decimal(value)
+        elif isinstance(value, str) and _QUANTITY.fullmatch(value):
+            number = Decimal(value)
+        else:
+            self.error(key, f'expected a decimal string like "0.5", got {kind(value)}'
+                       if not isinstance(value, str) else f"{quote(value)} is not a number "
+                       'like "0.5"')
+            return None
+        if not low <= number <= high:
+            self.error(key, f"{value} is outside {low}..{high}")
+            return None
+        return number
 
     # -- nested tables ----------------------------------------------------------------------
 

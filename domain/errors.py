@@ -56,3 +56,9 @@ class PumpDidNotConfirm(StationError):
 class StorageUnavailable(StationError):
     code = "storage_unavailable"
     status = 503
+
+
+class PumpOutOfService(StationError):
+    """Taken out of service (impossible figures): a person releases it (API or CLI)."""
+
+    code = "pump_out_of_service"

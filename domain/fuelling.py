@@ -29,6 +29,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
 
+from domain.model import Preset
+
 __all__ = [
     "AlarmKind",
     "Capabilities",
@@ -39,6 +41,7 @@ __all__ = [
     "FuellingPoint",
     "FuellingPointError",
     "Identity",
+    "InvalidValue",
     "NotSupported",
     "NozzleDown",
     "NozzleUp",
@@ -289,6 +292,10 @@ class NotSupported(FuellingPointError):
     """The pump (or its protocol) cannot do this."""
 
 
+class InvalidValue(FuellingPointError):
+    """A value the pump cannot take (too many decimals, too large): nothing was sent."""
+
+
 class PriceMismatch(FuellingPointError):
     """Prices were sent, but the pump shows others."""
 
@@ -322,8 +329,7 @@ class FuellingPoint(Protocol):
         """The protocol's own view (raw status, address...), for the API's protocol object."""
         ...
 
-    async def authorize(self, nozzles: frozenset[int], preset: tuple[PresetKind, Decimal] | None,
-                        ) -> None:
+    async def authorize(self, nozzles: frozenset[int], preset: Preset | None) -> None:
         """Release the pump for one filling on one of ``nozzles`` (logical), up to ``preset``."""
         ...
 

@@ -225,7 +225,13 @@ class RetryPolicy:
                          **options: Unpack[RetryOptions]) -> T:
         """`await fn()` until it succeeds (or the policy gives up), the recovery logged."""
         retrying = self.async_retrying(logger, what, sleep=sleep, **options)
-        result: T = await retrying(fn)
+
+        async def attempt() -> T:
+            # tenacity awaits only a coroutine *function*; a lambda returning a coroutine
+            # would be taken for a plain function and its coroutine returned unawaited.
+            return await fn()
+
+        result: T = await retrying(attempt)
         RetryLog(logger, what).recovered(int(retrying.statistics.get("attempt_number", 1)))
         return result
 

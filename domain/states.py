@@ -4,8 +4,8 @@ Each lifecycle is an ``Enum`` of states and one transition table, so that the co
 (``python -m domain.states`` prints the Mermaid diagrams in ``docs/state-machines.md``) and the
 tests all read the same table (the h11 ``_state.py`` habit).
 
-* ``FuellingPoint``: what the controller knows of one dispenser, driven by the pump's DART
-  status (DC1), its nozzle (DC3) and the line (online/offline).
+* ``FuellingPoint``: what the controller knows of one dispenser, driven by the neutral
+  fuelling point's events (``domain.fuelling``), its own start-up and its sale recording.
 * ``AuthorizationState``: one permission to fuel, from the request to its end.
 * ``OrderStatus``: an app order (prepaid in the phone app), from ``order.create`` to its end.
 """
@@ -29,85 +29,87 @@ class InvalidTransition(Exception):
 
 
 class FuellingPoint(StrEnum):
+    """The controller's view of one pump; the values are the API's ``state`` strings."""
+
     OFFLINE = "offline"  # the pump does not answer: shown as such, never guessed at
-    NOT_PROGRAMMED = "not_programmed"  # online, waiting for its prices
+    NOT_PROGRAMMED = "not_programmed"  # online, starting up: recovery, prices, read-back
     IDLE = "idle"  # nozzles in, ready to be authorized
     CALLING = "calling"  # a nozzle is out, no authorization (attendant mode)
-    AUTHORIZED = "authorized"  # authorized, waiting for the nozzle to be lifted
+    AUTHORIZED = "authorized"  # released, waiting for fuel (nozzle in or just lifted)
     FUELLING = "fuelling"  # fuel is flowing
-    COMPLETING = "completing"  # the pump finished; reading final figures and totals
-    STOPPED = "stopped"  # switched off or suspended at the pump or by an emergency stop
+    COMPLETING = "completing"  # the filling ended; reading and recording the sale
+    STOPPED = "stopped"  # closed, stopped or suspended at the pump or by the station
 
 
 class PumpSignal(StrEnum):
-    """What the controller learns from the line and the pump."""
+    """What the controller learns: from the fuelling point (``domain.fuelling`` events, its
+    ``PointState`` folded into five kinds) and from its own start-up and sale recording."""
 
-    ONLINE = "online"
+    ONLINE = "online"  # the point announced itself: start-up begins
     OFFLINE = "offline"
-    NOT_PROGRAMMED = "status_not_programmed"
-    READY = "status_ready"  # DC1 reset or filling completed, nozzle in
-    NOZZLE_OUT = "nozzle_out"
-    NOZZLE_IN = "nozzle_in"
-    AUTHORIZED = "status_authorized"
-    FILLING = "status_filling"
-    FILLING_ENDED = "status_filling_ended"  # DC1 filling completed or max reached after a filling
-    SALE_SETTLED = "sale_settled"  # final figures read and the sale durable (or nothing dispensed)
-    SWITCHED_OFF = "status_switched_off"
+    RESTARTED = "restarted"  # the pump lost its state (power cycle): start-up again
+    NOT_READY = "not_ready"  # prices lost or refused, pump inoperative: start-up again
+    READY = "ready"  # start-up done: recovered, prices confirmed
+    POINT_IDLE = "point_idle"  # PointState idle
+    POINT_CALLING = "point_calling"  # PointState calling
+    POINT_AUTHORIZED = "point_authorized"  # PointState authorized or started
+    POINT_FUELLING = "point_fuelling"  # PointState fuelling
+    POINT_HALTED = "point_halted"  # PointState closed, stopped or suspended
+    FILLING_ENDED = "filling_ended"  # the pump says the filling is over
+    SALE_SETTLED = "sale_settled"  # the sale is durable (or nothing was dispensed)
 
 
 _FP = FuellingPoint
 _S = PumpSignal
 
-# Signals valid in every online state.
-_ANYWHERE: dict[PumpSignal, FuellingPoint] = {
-    _S.OFFLINE: _FP.OFFLINE,
-    _S.NOT_PROGRAMMED: _FP.NOT_PROGRAMMED,
-    _S.SWITCHED_OFF: _FP.STOPPED,
+_POINT_SIGNALS = (_S.POINT_IDLE, _S.POINT_CALLING, _S.POINT_AUTHORIZED, _S.POINT_FUELLING,
+                  _S.POINT_HALTED)
+# Where a pump goes when it says what it is doing, from a state that takes it as news.
+_FOLLOW: dict[PumpSignal, FuellingPoint] = {
+    _S.POINT_IDLE: _FP.IDLE,
+    _S.POINT_CALLING: _FP.CALLING,
+    _S.POINT_AUTHORIZED: _FP.AUTHORIZED,
+    _S.POINT_FUELLING: _FP.FUELLING,
+    _S.POINT_HALTED: _FP.STOPPED,
+    _S.FILLING_ENDED: _FP.COMPLETING,  # a filling too short to be seen flowing
 }
+_ONLINE_STATES = [state for state in _FP if state is not _FP.OFFLINE]
 
 FUELLING_POINT_TRANSITIONS: Mapping[tuple[FuellingPoint, PumpSignal], FuellingPoint] = {
     (_FP.OFFLINE, _S.ONLINE): _FP.NOT_PROGRAMMED,
     (_FP.OFFLINE, _S.OFFLINE): _FP.OFFLINE,
+    # Nothing a pump says counts before it announced itself.
+    **{(_FP.OFFLINE, signal): _FP.OFFLINE for signal in (*_POINT_SIGNALS, _S.FILLING_ENDED)},
+    # Start-up reads the pump itself (recovery, prices) and decides what its state means.
+    **{(_FP.NOT_PROGRAMMED, signal): _FP.NOT_PROGRAMMED
+       for signal in (*_POINT_SIGNALS, _S.FILLING_ENDED)},
     (_FP.NOT_PROGRAMMED, _S.READY): _FP.IDLE,
-    (_FP.NOT_PROGRAMMED, _S.NOZZLE_OUT): _FP.NOT_PROGRAMMED,
-    (_FP.NOT_PROGRAMMED, _S.NOZZLE_IN): _FP.NOT_PROGRAMMED,
-    # A controller (re)starting finds the pump in whatever state it is in.
-    (_FP.NOT_PROGRAMMED, _S.AUTHORIZED): _FP.AUTHORIZED,
-    (_FP.NOT_PROGRAMMED, _S.FILLING): _FP.FUELLING,
-    (_FP.NOT_PROGRAMMED, _S.FILLING_ENDED): _FP.COMPLETING,
-    (_FP.IDLE, _S.READY): _FP.IDLE,
-    (_FP.IDLE, _S.NOZZLE_OUT): _FP.CALLING,
-    (_FP.IDLE, _S.NOZZLE_IN): _FP.IDLE,
-    (_FP.IDLE, _S.AUTHORIZED): _FP.AUTHORIZED,
-    (_FP.IDLE, _S.FILLING): _FP.FUELLING,
-    (_FP.IDLE, _S.FILLING_ENDED): _FP.COMPLETING,
-    (_FP.CALLING, _S.NOZZLE_OUT): _FP.CALLING,
-    (_FP.CALLING, _S.NOZZLE_IN): _FP.IDLE,
-    (_FP.CALLING, _S.READY): _FP.CALLING,
-    (_FP.CALLING, _S.AUTHORIZED): _FP.AUTHORIZED,
-    (_FP.CALLING, _S.FILLING): _FP.FUELLING,
-    (_FP.AUTHORIZED, _S.AUTHORIZED): _FP.AUTHORIZED,
-    (_FP.AUTHORIZED, _S.NOZZLE_OUT): _FP.AUTHORIZED,
-    (_FP.AUTHORIZED, _S.NOZZLE_IN): _FP.AUTHORIZED,
-    (_FP.AUTHORIZED, _S.FILLING): _FP.FUELLING,
-    (_FP.AUTHORIZED, _S.READY): _FP.IDLE,  # authorization reset or expired before any fuel
-    (_FP.AUTHORIZED, _S.FILLING_ENDED): _FP.COMPLETING,
-    (_FP.FUELLING, _S.FILLING): _FP.FUELLING,
-    (_FP.FUELLING, _S.NOZZLE_OUT): _FP.FUELLING,
-    (_FP.FUELLING, _S.NOZZLE_IN): _FP.FUELLING,
+    # Ready pumps follow what they say.
+    **{(state, signal): target for state in (_FP.IDLE, _FP.CALLING, _FP.AUTHORIZED, _FP.STOPPED)
+       for signal, target in _FOLLOW.items()},
+    # Once fuel flows, the filling ends only through completing: leaving "fuelling" for idle
+    # or calling means the pump finished it.
+    (_FP.FUELLING, _S.POINT_FUELLING): _FP.FUELLING,
+    (_FP.FUELLING, _S.POINT_AUTHORIZED): _FP.FUELLING,
+    (_FP.FUELLING, _S.POINT_HALTED): _FP.STOPPED,
+    (_FP.FUELLING, _S.POINT_IDLE): _FP.COMPLETING,
+    (_FP.FUELLING, _S.POINT_CALLING): _FP.COMPLETING,
     (_FP.FUELLING, _S.FILLING_ENDED): _FP.COMPLETING,
-    (_FP.COMPLETING, _S.FILLING_ENDED): _FP.COMPLETING,
-    (_FP.COMPLETING, _S.NOZZLE_OUT): _FP.COMPLETING,
-    (_FP.COMPLETING, _S.NOZZLE_IN): _FP.COMPLETING,
+    # While the sale is read and recorded, the pump may already serve the next customer's
+    # nozzle; what it says is applied once the sale is settled.
+    **{(_FP.COMPLETING, signal): _FP.COMPLETING
+       for signal in (*_POINT_SIGNALS, _S.FILLING_ENDED)},
     (_FP.COMPLETING, _S.SALE_SETTLED): _FP.IDLE,
-    (_FP.COMPLETING, _S.READY): _FP.COMPLETING,
-    (_FP.STOPPED, _S.READY): _FP.IDLE,
-    (_FP.STOPPED, _S.NOZZLE_OUT): _FP.STOPPED,
-    (_FP.STOPPED, _S.NOZZLE_IN): _FP.STOPPED,
-    (_FP.STOPPED, _S.FILLING_ENDED): _FP.COMPLETING,
-    **{(state, signal): target for state in _FP if state is not _FP.OFFLINE
-       for signal, target in _ANYWHERE.items()},
+    # Everywhere online: the line, a restart, lost prices.
+    **{(state, _S.OFFLINE): _FP.OFFLINE for state in _ONLINE_STATES},
+    **{(state, _S.ONLINE): _FP.NOT_PROGRAMMED for state in _ONLINE_STATES},
+    **{(state, _S.RESTARTED): _FP.NOT_PROGRAMMED for state in _ONLINE_STATES},
+    **{(state, _S.NOT_READY): _FP.NOT_PROGRAMMED for state in _ONLINE_STATES},
 }
+
+#: States in which a new authorization may be given (the rest of the checks are the
+#: controller's: storage, reservation, out of service).
+AUTHORIZABLE = frozenset({_FP.IDLE, _FP.CALLING})
 
 
 class AuthorizationState(StrEnum):
@@ -165,6 +167,9 @@ class OrderStatus(StrEnum):
     COMPLETED = "completed"  # its sale is durable; refund = paid - amount
     EXPIRED = "expired"  # the nozzle was not lifted in time; the pump was reset
     CANCELLED = "cancelled"  # cancelled before fuelling, or ended without fuel
+    # Fuel flowed but the sale could not be rebuilt with two agreeing witnesses after a
+    # restart: a person settles it (docs/runbook.md, "recovery needs review").
+    PENDING_REVIEW = "pending_review"
 
 
 class OrderSignal(StrEnum):
@@ -175,6 +180,8 @@ class OrderSignal(StrEnum):
     LIFT_TIMEOUT = "lift_timeout"
     CANCEL = "cancel"
     ENDED_EMPTY = "ended_without_fuel"
+    NEEDS_REVIEW = "needs_review"
+    REVIEW_DISMISSED = "review_dismissed"
 
 
 _O = OrderStatus
@@ -192,9 +199,13 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, OrderSignal], OrderStatus] = {
     (_O.AUTHORIZED, _OS.SALE_RECORDED): _O.COMPLETED,
     (_O.FUELLING, _OS.SALE_RECORDED): _O.COMPLETED,
     (_O.FUELLING, _OS.ENDED_EMPTY): _O.CANCELLED,
+    (_O.AUTHORIZED, _OS.NEEDS_REVIEW): _O.PENDING_REVIEW,
+    (_O.FUELLING, _OS.NEEDS_REVIEW): _O.PENDING_REVIEW,
+    (_O.PENDING_REVIEW, _OS.SALE_RECORDED): _O.COMPLETED,
+    (_O.PENDING_REVIEW, _OS.REVIEW_DISMISSED): _O.CANCELLED,
 }
 
-OPEN_ORDER_STATUSES = frozenset({_O.ACCEPTED, _O.AUTHORIZED, _O.FUELLING})
+OPEN_ORDER_STATUSES = frozenset({_O.ACCEPTED, _O.AUTHORIZED, _O.FUELLING, _O.PENDING_REVIEW})
 
 
 def fuelling_point_next(state: FuellingPoint, signal: PumpSignal) -> FuellingPoint:

@@ -173,13 +173,13 @@ async def _app_orders(station: Station, sim: Simulator, broker: str, private_key
             log.info("demo app order %s authorized on nozzle %d", order_id, nozzle.number)
             await asyncio.sleep(rng.uniform(3.0, 10.0))  # the driver walks to the pump
             try:
-                sim.lift(pump.address, nozzle.logical)
+                sim.lift(pump.settings.settings.address, nozzle.logical)
             except SimulationError:
                 continue  # someone else is at that pump; the order will expire
-            await _wait_filled(sim, pump.address)
+            await _wait_filled(sim, pump.settings.settings.address)
             await asyncio.sleep(rng.uniform(2.0, 5.0))
             with contextlib.suppress(SimulationError):
-                sim.hang(pump.address, nozzle.logical)
+                sim.hang(pump.settings.settings.address, nozzle.logical)
 
 
 async def _wait_filled(sim: Simulator, address: int) -> None:

@@ -1,13 +1,20 @@
 """The forecourt service: every line, every pump, and the way requests reach them.
 
-One ``DartLine`` per RS-485 line (one owner per line), one ``PumpController`` per dispenser.
-Line events are dispatched to the pump they concern; the changed pumps' live state goes to the
-hub in rounds at most ``live_interval`` apart while the forecourt changes.
+Each configured line is opened by its protocol's driver (``drivers.registry``): one owner per
+line, a ``FuellingPoint`` per dispenser, a ``PumpController`` per fuelling point. The line's
+events are dispatched to the controller they concern; changed pumps' live state goes to the hub
+in rounds at most ``live_interval`` apart while the forecourt changes.
+
+An async context manager in the shape of aiomqtt's client: entering opens the lines and starts
+one task that owns a task group (a dispatch per line, a job loop per pump, the live state);
+leaving cancels and awaits it, then closes the lines. If any of them dies, ``wait()`` raises
+what killed it: the daemon exits and systemd restarts it, rather than run on half alive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -16,20 +23,14 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from domain.equipment import LineConfig
 from domain.errors import UnknownNozzle, UnknownPump
+from domain.fuelling import FuellingLine
 from domain.model import Authorization, Preset, rfc3339
-from drivers.dart import (
-    DartLine,
-    LineNoise,
-    PumpOffline,
-    PumpOnline,
-    PumpReplied,
-    PumpRestarted,
-)
+from drivers import registry
 from edge.config import StationConfig
 from edge.ledger import Ledger
 from edge.pump import PumpController
-from edge.pump_link import PumpLink
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,14 @@ class Forecourt:
         self.hub = ledger.hub
         self._clock = clock
         self._live_interval = live_interval
-        self.lines: dict[str, DartLine] = {}
+        self.lines: dict[str, FuellingLine] = {}
+        self.line_configs: dict[str, LineConfig] = {}
         self.pumps: dict[int, PumpController] = {}
-        self._by_address: dict[tuple[str, int], PumpController] = {}
         self._nozzles: dict[int, tuple[PumpController, int]] = {}
         self._stack = AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: asyncio.Task[None] | None = None
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
-        self.line_noise: dict[str, int] = {}
-        self._closing = False
         self.prices = PriceBook({}, None)
 
     async def __aenter__(self) -> Forecourt:
@@ -72,78 +71,63 @@ class Forecourt:
         price_set_id, prices = await self.ledger.read(store.current_price_set)
         self.prices.prices.update(prices)
         self.prices.price_set_id = price_set_id
+        stopped = await self.ledger.read(store.pumps_out_of_service)
         try:
             for line_cfg in self.config.lines:
                 pumps = list(self.config.pumps_on(line_cfg.id))
                 if not pumps:
-                    continue  # a line with no pumps keeps its port closed (a config warning)
-                line = DartLine(line_cfg.port, [p.address for p in pumps],
-                                baudrate=line_cfg.baudrate, parity=line_cfg.parity.value,
-                                reply_timeout=line_cfg.reply_timeout.total_seconds(),
-                                poll_interval=line_cfg.poll_interval.total_seconds(),
-                                max_retries=line_cfg.retries,
-                                offline_after=line_cfg.offline_after, name=line_cfg.id)
-                self.lines[line_cfg.id] = await self._stack.enter_async_context(line)
-                self.line_noise[line_cfg.id] = 0
+                    continue  # a line with no pumps stays closed (a config warning)
+                driver = registry.driver(line_cfg.protocol)
+                line = await self._stack.enter_async_context(driver.open_line(line_cfg, pumps))
+                self.lines[line_cfg.id] = line
+                self.line_configs[line_cfg.id] = line_cfg
                 for pump_cfg in pumps:
-                    pump = PumpController(pump_cfg, line, self.ledger, self.prices,
-                                          clock=self._clock, on_change=self._changed,
+                    pump = PumpController(pump_cfg, line.points[pump_cfg.number], self.ledger,
+                                          self.prices, clock=self._clock,
+                                          on_change=self._changed,
                                           policy=self.config.controller)
+                    pump.out_of_service = stopped.get(pump.number)
+                    if pump.out_of_service is not None:
+                        pump.alarms["out_of_service"] = {
+                            "kind": "out_of_service", "reason": pump.out_of_service.reason}
                     self.pumps[pump.number] = pump
-                    self._by_address[(line_cfg.id, pump.address)] = pump
                     for nozzle in pump_cfg.nozzles:
                         self._nozzles[nozzle.number] = (pump, nozzle.logical)
-            for line_id, line in self.lines.items():
-                self._spawn(self._dispatch(line_id, line), f"dispatch-{line_id}")
-            for pump in self.pumps.values():
-                self._spawn(pump.run(), f"pump-{pump.number}")
-            self._spawn(self._publish_live(), "live-state")
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="forecourt")
         except BaseException:
-            await self.__aexit__(None, None, None)
+            await self._stack.aclose()
             raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._closing = True  # the lines' closing takes every pump offline: not news
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
         await self._stack.aclose()
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
+    async def wait(self) -> None:
+        """Until the forecourt stops; raises what killed it (a line or a pump's tasks)."""
+        assert self._runner is not None, "enter the forecourt first"
+        await asyncio.shield(self._runner)
 
-    @staticmethod
-    def _task_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.critical("task %s died", task.get_name(), exc_info=task.exception())
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for line_id, line in self.lines.items():
+                group.create_task(self._dispatch(line), name=f"dispatch-{line_id}")
+            for pump in self.pumps.values():
+                group.create_task(pump.run(), name=f"pump-{pump.number}")
+            group.create_task(self._publish_live(), name="live-state")
 
-    async def _dispatch(self, line_id: str, line: DartLine) -> None:
+    async def _dispatch(self, line: FuellingLine) -> None:
         async for event in line.events():
-            if isinstance(event, LineNoise):
-                self.line_noise[line_id] += 1
-                continue
-            pump = self._by_address.get((line_id, event.address))
-            if pump is None:
-                continue
-            if isinstance(event, PumpReplied):
-                pump.replies(event.replies)
-            elif isinstance(event, PumpOnline):
-                log.info("pump %d online", pump.number)
-                pump.line_online()
-            elif isinstance(event, PumpOffline):
-                if not self._closing:
-                    log.error("pump %d offline (line %s)", pump.number, line_id)
-                pump.line_offline()
-            elif isinstance(event, PumpRestarted):
-                pump.pump_restarted()
-            self._changed(pump)
+            pump = self.pumps.get(event.pump)
+            if pump is not None:
+                pump.handle(event)
+        raise RuntimeError(f"line {line.id} stopped delivering events")
 
-    def _changed(self, pump: PumpLink) -> None:
+    def _changed(self, pump: PumpController) -> None:
         self._dirty.add(pump.number)
         self._wake.set()
 
@@ -187,14 +171,44 @@ class Forecourt:
         # Not queued behind other jobs: an emergency stop goes out now.
         await pump.stop()
 
+    async def stop_all(self) -> dict[str, Any]:
+        """Stop every pump on every line at once (each line the fastest way it can)."""
+        results = await asyncio.gather(*(line.stop_all() for line in self.lines.values()),
+                                       return_exceptions=True)
+        failed = {line_id: str(result) for line_id, result in zip(self.lines, results,
+                                                                  strict=True)
+                  if isinstance(result, Exception)}
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        log.warning("station-wide emergency stop sent to %d line(s)%s", len(self.lines),
+                    f"; failed on {failed}" if failed else "")
+        return {"lines": len(self.lines), "failed": failed}
+
     def snapshot(self) -> dict[str, Any]:
         return {"pumps": [self.pumps[n].view() for n in sorted(self.pumps)]}
 
     def lines_online(self) -> list[dict[str, Any]]:
         result = []
         for line_id, line in self.lines.items():
-            online = line.online
-            result.append({"id": line_id, "online": any(online.values()),
-                           "pumps_online": sum(online.values()), "pumps": len(online)})
+            points = list(line.points.values())
+            online = sum(1 for point in points if point.online)
+            result.append({"id": line_id, "protocol": self.line_configs[line_id].protocol,
+                           "online": online > 0, "pumps_online": online,
+                           "pumps": len(points)})
         return result
 
+    def line_health(self) -> dict[str, dict[str, Any]]:
+        return {line_id: dict(line.health()) for line_id, line in self.lines.items()}
+
+    def problems(self) -> list[str]:
+        """What makes the forecourt degraded: pumps out of service, blocked or unreadable."""
+        found = []
+        for pump in self.pumps.values():
+            if pump.out_of_service is not None:
+                found.append(f"pump {pump.number} out of service ({pump.out_of_service.reason})")
+            if pump.blocked:
+                found.append(f"pump {pump.number} blocked ({'; '.join(pump.blocked.values())})")
+            if "unreadable_fill" in pump.alarms:
+                found.append(f"pump {pump.number}: its finished sale cannot be read")
+        return found

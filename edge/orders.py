@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from domain.errors import StationError
-from domain.model import Authorization, Order, Preset, Sale, decimal_str
+from domain.model import Authorization, Order, Preset, Review, Sale, decimal_str
 from domain.states import (
     OPEN_ORDER_STATUSES,
     AuthorizationSignal,
@@ -59,13 +59,18 @@ class Orders:
         self._clock = clock
         self._lift_timeout = lift_timeout
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Follow-ups run in run()'s task group; those asked for while it is not running (before
+        # the daemon's services start it, during a restart) wait here.
+        self._group: asyncio.TaskGroup | None = None
+        self._pending: list[Coroutine[Any, Any, None]] = []
         for pump in forecourt.pumps.values():
             pump.observers.append(self)
 
     async def start(self) -> None:
         """After a restart: reserve the pumps of open orders again and re-arm their timers."""
         for order in await self.ledger.read(self.store.open_orders):
+            if order.status == OrderStatus.PENDING_REVIEW:
+                continue  # waits for a person, not for the pump
             pump, _ = self.forecourt.nozzle(order.nozzle)
             pump.reserved_by = order.order_id
             if order.status == OrderStatus.AUTHORIZED:
@@ -75,8 +80,22 @@ class Orders:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in self._tasks:
-            task.cancel()
+        for coro in self._pending:
+            coro.close()
+        self._pending.clear()
+
+    async def run(self) -> None:
+        """Runs the orders' follow-ups until cancelled (a service of the daemon); cancelling it
+        cancels the follow-ups in flight."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                pending, self._pending = self._pending, []
+                for coro in pending:
+                    group.create_task(self._guarded(coro), name="order-follow")
+                await asyncio.Event().wait()
+            finally:
+                self._group = None
 
     # ----------------------------------------------------------------- commands
 
@@ -167,25 +186,48 @@ class Orders:
         if sale.order_id is not None:
             self._spawn(self._follow(sale.order_id, OrderSignal.SALE_RECORDED, pump, sale))
 
+    def review_opened(self, pump: PumpController, review: Review) -> None:
+        # Fuel flowed but no sale could be rebuilt: the order waits for a person's decision,
+        # and the nozzle is free for the next customer meanwhile.
+        if review.order_id is not None:
+            self._spawn(self._follow(review.order_id, OrderSignal.NEEDS_REVIEW, pump))
+
+    async def review_settled(self, review: Review, sale: Sale | None) -> None:
+        """A person accepted (with its sale) or dismissed a review that held an order."""
+        if review.order_id is None:
+            return
+        order = await self.ledger.read(self.store.get_order, review.order_id)
+        if order is None or order.status != OrderStatus.PENDING_REVIEW:
+            return
+        if sale is not None:
+            await self._move(order, OrderSignal.SALE_RECORDED, sale_id=sale.id,
+                             refund=order.paid - sale.amount)
+        else:
+            await self._move(order, OrderSignal.REVIEW_DISMISSED, refund=order.paid,
+                             reason=f"no sale: {review.reason}")
+
     async def _follow(self, order_id: str, signal: OrderSignal, pump: PumpController,
                       sale: Sale | None = None) -> None:
         order = await self.ledger.read(self.store.get_order, order_id)
         if order is None or order.status not in OPEN_ORDER_STATUSES:
             return
-        if signal is OrderSignal.FLOW_STARTED:
+        if signal in (OrderSignal.FLOW_STARTED, OrderSignal.NEEDS_REVIEW):
             self._disarm(order_id)
         try:
             if sale is not None:
                 await self._move(order, signal, sale_id=sale.id, refund=order.paid - sale.amount)
-            elif signal is OrderSignal.FLOW_STARTED:
-                await self._move(order, signal)
+            elif signal in (OrderSignal.FLOW_STARTED, OrderSignal.NEEDS_REVIEW):
+                await self._move(order, signal,
+                                 reason="fuel to be settled by a person" if signal is
+                                 OrderSignal.NEEDS_REVIEW else None)
             else:
                 await self._move(order, signal, refund=order.paid,
                                  reason="nothing dispensed" if signal is OrderSignal.ENDED_EMPTY
                                  else "authorization ended")
         except StationError as exc:
             log.error("app order %s: %s", order_id, exc)
-        if signal in (OrderSignal.SALE_RECORDED, OrderSignal.ENDED_EMPTY, OrderSignal.CANCEL):
+        if signal in (OrderSignal.SALE_RECORDED, OrderSignal.ENDED_EMPTY, OrderSignal.CANCEL,
+                      OrderSignal.NEEDS_REVIEW):
             self._release(pump, order_id)
 
     def _arm(self, order: Order, at: datetime) -> None:
@@ -242,8 +284,16 @@ class Orders:
         log.info("app order %s: %s -> %s", order.order_id, order.status, status)
         return updated
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="order-follow")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._group is None:
+            self._pending.append(coro)
+        else:
+            self._group.create_task(self._guarded(coro), name="order-follow")
+
+    @staticmethod
+    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except Exception:  # one order's follow-up failing must not end the others'
+            log.exception("app order follow-up failed")
 

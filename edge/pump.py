@@ -1,23 +1,27 @@
-"""One dispenser as the controller sees it: its fuelling point state, authorizations and sales.
+"""One dispenser as the station sees it: its state, authorizations, sales and alarms.
 
-The pump's own figures are the truth. This class turns what the pump says (DC1 status, DC2
-volume and amount, DC3 nozzle, DC101 totals) into durable sales, and the station's requests
-(authorize, stop) into DART commands. It never re-authorizes or replays a command by itself.
-The mechanics of talking to the pump (waiting for replies, the job queue) are in
-``edge.pump_link``.
+The controller owns a protocol-neutral fuelling point (``domain.fuelling``) by composition and
+never sees a protocol word. The pump's own figures are the truth: what it reports becomes
+durable sales (``edge.settle``), what the station asks (authorize, stop, cancel, prices) becomes
+fuelling point operations, which return once the pump confirmed. It never re-authorizes or
+replays a command by itself.
+
+Every state change goes through the table in ``domain.states``; what the pump says is folded
+into that table's signals here. Work that talks to the pump runs as a job, one at a time per
+pump; an emergency stop does not queue behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from domain.equipment import PumpConfig
 from domain.errors import (
     InvalidPreset,
     NozzleBusy,
@@ -25,50 +29,65 @@ from domain.errors import (
     PumpDidNotConfirm,
     PumpNotReady,
     PumpOffline,
+    PumpOutOfService,
     StationError,
     StorageUnavailable,
 )
-from domain.model import Authorization, NewSale, Preset, Sale, TotalsReading
+from domain.fuelling import (
+    Capabilities,
+    FillingEnded,
+    FuellingPoint,
+    FuellingPointError,
+    Identity,
+    InvalidValue,
+    NotSupported,
+    NozzleDown,
+    NozzleUp,
+    PointAlarm,
+    PointAlarmCleared,
+    PointEvent,
+    PointOffline,
+    PointOnline,
+    PointRefused,
+    PointRestarted,
+    PointState,
+    PumpSale,
+    RunningFigures,
+    StateChanged,
+)
+from domain.model import Authorization, Preset, Review, Sale
 from domain.states import (
+    AUTHORIZABLE,
     AuthorizationSignal,
     AuthorizationState,
-    FuellingPoint,
-    InvalidTransition,
     PumpSignal,
     authorization_next,
     fuelling_point_next,
 )
-from domain.units import UnitError, from_raw, to_raw
-from drivers.dart import (
-    CD1,
-    CD2,
-    CD3,
-    CD4,
-    DC1,
-    DC2,
-    DartCommandError,
-    PumpCommand,
-    PumpStatus,
-)
-from drivers.dart.transactions import Command
-from edge.checks import check_sale
-from edge.config import Controller, Pump
+from domain.states import FuellingPoint as FP
+from edge.config import Controller
 from edge.ledger import Ledger
-from edge.pump_link import Line, PumpLink
-from edge.recovery import program_prices, reconcile_totals
+from edge.settle import record_standalone, settle
+from edge.startup import start_up
 from edge.store import StoreUnavailable
+from edge.store.reviews import OutOfService
 from edge.views import pump_view
 
 log = logging.getLogger(__name__)
 
-#: How long the pump may take to show a command's effect (DC1 after AUTHORIZE, RESET).
-CONFIRM_TIMEOUT = 3.0
-#: Between two attempts to record a sale while the store refuses writes.
-SETTLE_RETRY = 2.0
-#: Before trying a start-up again that a pump or a busy line did not answer (plus jitter).
-STARTUP_RETRY = 1.0
+T = TypeVar("T")
 
-_ENDED = (PumpStatus.FILLING_COMPLETED, PumpStatus.MAX_REACHED)
+_POINT_SIGNAL = {
+    PointState.IDLE: PumpSignal.POINT_IDLE,
+    PointState.CALLING: PumpSignal.POINT_CALLING,
+    PointState.AUTHORIZED: PumpSignal.POINT_AUTHORIZED,
+    PointState.STARTED: PumpSignal.POINT_AUTHORIZED,
+    PointState.FUELLING: PumpSignal.POINT_FUELLING,
+    PointState.CLOSED: PumpSignal.POINT_HALTED,
+    PointState.STOPPED: PumpSignal.POINT_HALTED,
+    PointState.SUSPENDED: PumpSignal.POINT_HALTED,
+    PointState.INOPERATIVE: PumpSignal.NOT_READY,
+}
 
 
 class PumpObserver(Protocol):
@@ -77,6 +96,8 @@ class PumpObserver(Protocol):
     def authorization_changed(self, pump: PumpController, auth: Authorization) -> None: ...
 
     def sale_recorded(self, pump: PumpController, sale: Sale) -> None: ...
+
+    def review_opened(self, pump: PumpController, review: Review) -> None: ...
 
 
 class PriceBook(Protocol):
@@ -87,172 +108,310 @@ class PriceBook(Protocol):
     def price(self, grade: str) -> Decimal: ...
 
 
-class PumpController(PumpLink):
-    def __init__(self, settings: Pump, line: Line, ledger: Ledger, prices: PriceBook, *,
-                 clock: Callable[[], datetime], on_change: Callable[[PumpLink], None],
+class PumpController:
+    def __init__(self, settings: PumpConfig, point: FuellingPoint, ledger: Ledger,
+                 prices: PriceBook, *, clock: Callable[[], datetime],
+                 on_change: Callable[[PumpController], None],
                  policy: Controller | None = None) -> None:
-        super().__init__(settings, line, clock=clock, on_change=on_change)
-        self.policy = policy or Controller()
+        self.settings = settings
+        self.number = settings.number
+        self.point = point
         self.ledger = ledger
         self.prices = prices
-        self.state = FuellingPoint.OFFLINE
-        self.ready = False  # start-up (recovery and prices) done since the pump came online
-        self.prices_ok = False
+        self.policy = policy or Controller()
+        self._clock = clock
+        self._on_change = on_change
+        self.by_logical = {n.logical: n for n in settings.nozzles}
+        self.state = FP.OFFLINE
+        self.point_state: PointState | None = None
+        self.capabilities: Capabilities | None = None
+        self.identity: Identity | None = None
         self.auth: Authorization | None = None
-        self.fill_started_at: datetime | None = None
-        self.recovered_fill = False
-        # The logical nozzle of the filling being settled, fixed when it ended: the next
-        # customer may lift another nozzle (and the pump report it) before the sale is read.
-        self.fill_logical: int | None = None
         self.reserved_by: str | None = None  # an app order holding the pump (cloud link)
         self.price_set_id: str | None = None  # the price set the pump was last programmed with
+        self.programmed: dict[int, Decimal] = {}  # the prices it was sent, by logical nozzle
+        self.nozzle_out: int | None = None
+        self.selected: int | None = None  # the nozzle of the current or last filling
+        self.volume = Decimal(0)  # the current or last filling, as the pump shows it
+        self.amount = Decimal(0)
+        self.fill_started_at: datetime | None = None
+        self.fill_logical: int | None = None  # fixed when the filling ended
+        self.recovered_fill = False  # a filling adopted at start-up
+        self.alarms: dict[str, dict[str, Any]] = {}  # active alarms by kind
+        self.blocked: dict[str, str] = {}  # reasons sales are refused until the cause goes
+        self.out_of_service: OutOfService | None = None
         self.observers: list[PumpObserver] = []
-        self._prices_pending = False
+        self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._group: asyncio.TaskGroup | None = None
         self._startup_pending = False
+        self._settle_pending = False
+        self._prices_pending = False
+        self._expiry: asyncio.TimerHandle | None = None
 
-    # ----------------------------------------------------------------- what the pump says
+    # ----------------------------------------------------------------- facts
 
-    def line_online(self) -> None:
-        self.online = True
-        self._signal(PumpSignal.ONLINE)
-        self._schedule_startup()
+    @property
+    def online(self) -> bool:
+        return self.state is not FP.OFFLINE
 
-    def line_offline(self) -> None:
-        self.online = False
-        self.ready = False
-        self._signal(PumpSignal.OFFLINE)
-        self._fail_waiters()
+    @property
+    def ready(self) -> bool:
+        return self.state not in (FP.OFFLINE, FP.NOT_PROGRAMMED)
 
-    def pump_restarted(self) -> None:
-        # TX# 0: the pump was power-cycled and lost its prices; read it again from scratch.
-        log.warning("pump %d restarted (power cycle)", self.number)
-        self.ready = False
-        self.prices_ok = False
-        # Whatever it was doing ended with the power; start-up recovers any filling from the
-        # pump's totals and last filling.
-        self._signal(PumpSignal.NOT_PROGRAMMED)
-        self._schedule_startup()
+    @property
+    def busy(self) -> bool:
+        return self.auth is not None or self.state in (FP.AUTHORIZED, FP.FUELLING, FP.COMPLETING)
 
-    def _on_nozzle(self, out: int | None) -> None:
-        self._signal(PumpSignal.NOZZLE_OUT if out else PumpSignal.NOZZLE_IN)
-        if out and self.ready:
-            self._maybe_auto_authorize(out)
+    def nozzle(self, logical: int) -> Any:
+        return self.by_logical[logical]
 
-    def _on_alarm(self, code: int) -> None:
-        self._submit(lambda: self._report_alarm(code))
+    def view(self) -> dict[str, Any]:
+        return pump_view(self)
 
-    def _on_status(self, status: PumpStatus, previous: PumpStatus | None) -> None:
-        if status is PumpStatus.FILLING and previous is not PumpStatus.FILLING:
-            self.fill_started_at = self.fill_started_at or self._clock()
-        if not self.ready:
-            return  # start-up reads the pump itself and decides what the state means
-        if status is PumpStatus.NOT_PROGRAMMED:
-            self.prices_ok = False
-            self._signal(PumpSignal.NOT_PROGRAMMED)
-            self._schedule_startup()
-        elif status is PumpStatus.RESET:
-            self._signal(PumpSignal.READY)
-        elif status is PumpStatus.AUTHORIZED:
-            self._signal(PumpSignal.AUTHORIZED)
-        elif status is PumpStatus.FILLING:
-            self._signal(PumpSignal.FILLING)
-            if self.auth and self.auth.state != AuthorizationState.FUELLING:
-                self._submit(self._mark_fuelling)
-        elif status in _ENDED and self.state is not FuellingPoint.COMPLETING:
-            # Only a change from authorized/filling ends a filling; a repeated "completed"
-            # (the pump's idle state after a sale) is just the pump being ready. A pump
-            # already completing is being settled.
-            if previous in (PumpStatus.FILLING, PumpStatus.AUTHORIZED) or self.state in (
-                    FuellingPoint.FUELLING, FuellingPoint.AUTHORIZED):
-                self._signal(PumpSignal.FILLING_ENDED)
-                # An authorized filling can only be on its nozzle (CD2 allowed no other).
-                self.fill_logical = (self._logical_of(self.auth) if self.auth else None
-                                     ) or self.selected
-                self._submit(self._settle)
-            else:
-                self._signal(PumpSignal.READY)
-        elif status in (PumpStatus.SWITCHED_OFF, PumpStatus.SUSPENDED):
-            self._signal(PumpSignal.SWITCHED_OFF)
+    def now(self) -> datetime:
+        return self._clock()
 
-    def _signal(self, signal: PumpSignal) -> None:
-        try:
-            new = fuelling_point_next(self.state, signal)
-        except InvalidTransition as exc:
-            log.warning("pump %d: %s", self.number, exc)
-            return
+    # ----------------------------------------------------------------- the table
+
+    def signal(self, signal: PumpSignal) -> None:
+        """Move along the table (``domain.states``); a signal it does not allow raises."""
+        new = fuelling_point_next(self.state, signal)
         if new is not self.state:
             log.debug("pump %d: %s -> %s (%s)", self.number, self.state, new, signal)
             self.state = new
+            self._on_change(self)
+
+    def follow_point(self) -> None:
+        """Apply what the pump says it is doing now (after start-up or a settled sale)."""
+        if self.point_state is not None and self.point_state is not PointState.INOPERATIVE:
+            self.signal(_POINT_SIGNAL[self.point_state])
+
+    # ----------------------------------------------------------------- what the pump says
+
+    def handle(self, event: PointEvent) -> None:
+        """An event of this pump's fuelling point (from the line's dispatch)."""
+        if isinstance(event, RunningFigures):
+            self.volume, self.amount = event.volume, event.amount
+            if event.logical is not None:
+                self.selected = event.logical
+        elif isinstance(event, StateChanged):
+            self._state_changed(event.state)
+        elif isinstance(event, NozzleUp):
+            self._nozzle_up(event)
+        elif isinstance(event, NozzleDown):
+            self.nozzle_out = None
+        elif isinstance(event, FillingEnded):
+            self.fill_logical = event.logical or self.selected or (
+                self._logical_of(self.auth) if self.auth else None)
+            self.signal(PumpSignal.FILLING_ENDED)
+            self._schedule_settle()
+        elif isinstance(event, PointOnline):
+            self._came_online(event)
+        elif isinstance(event, PointOffline):
+            log.error("pump %d offline (%s)", self.number, event.reason or "no answer")
+            self.point_state = None
+            self.nozzle_out = None
+            self._disarm()
+            self.signal(PumpSignal.OFFLINE)
+        elif isinstance(event, PointRestarted):
+            log.warning("pump %d restarted (power cycle): reading it again", self.number)
+            self.programmed.clear()
+            self.signal(PumpSignal.RESTARTED)
+            self._schedule_startup()
+        elif isinstance(event, PointAlarm):
+            self._submit(lambda: self.raise_alarm(event.kind.value, code=event.code,
+                                                  text=event.text))
+        elif isinstance(event, PointAlarmCleared):
+            self._submit(lambda: self.clear_alarm(event.kind.value))
+        elif isinstance(event, PumpSale):
+            self._submit(lambda: self._standalone_sale(event))
+        self._on_change(self)
+
+    def _came_online(self, event: PointOnline) -> None:
+        self.capabilities = event.capabilities
+        self.identity = event.identity
+        self.point_state = None
+        log.info("pump %d online (%s %s); prices checked by %s", self.number,
+                 event.identity.protocol, event.identity.address,
+                 ", ".join(event.capabilities.checks) or "read-back")
+        self.signal(PumpSignal.ONLINE)
+        self._schedule_startup()
+
+    def _state_changed(self, state: PointState) -> None:
+        previous, self.point_state = self.point_state, state
+        if state is PointState.FUELLING and previous is not PointState.FUELLING:
+            self.fill_started_at = self.fill_started_at or self._clock()
+            self._disarm()
+            if self.auth is not None and self.auth.state != AuthorizationState.FUELLING:
+                self._submit(self._mark_fuelling)
+        if state is PointState.INOPERATIVE:
+            if self.ready:
+                self.programmed.clear()
+                self.signal(PumpSignal.NOT_READY)
+                self._schedule_startup()
+            return
+        if (self.state is FP.AUTHORIZED and state in (PointState.IDLE, PointState.CALLING)
+                and self.auth is not None):
+            # The pump withdrew the authorization before any fuel (a stop before the lift, a
+            # reset, its own timeout): release it, or the pump stays unsellable.
+            self._submit(self._withdrawn)
+        if self.state is FP.FUELLING and state in (PointState.IDLE, PointState.CALLING):
+            self.fill_logical = self.fill_logical or self.selected
+            self._schedule_settle()
+        self.signal(_POINT_SIGNAL[state])
+        if self.state is FP.CALLING and self.nozzle_out is not None:
+            self._maybe_auto_authorize(self.nozzle_out)
+
+    def _nozzle_up(self, event: NozzleUp) -> None:
+        self.nozzle_out = event.logical
+        self.selected = event.logical
+        caps = self.capabilities
+        expected = self.programmed.get(event.logical)
+        if (caps is not None and not caps.price_readback and event.price is not None
+                and expected is not None and event.price != expected):
+            # The pump could not read its prices back: the price it shows at the lift is the
+            # check, and a wrong one stops the pump before the customer pays a wrong price.
+            self.urgent(self._wrong_price(event.logical, expected, event.price))
+            return
+        if self.state is FP.CALLING:
+            self._maybe_auto_authorize(event.logical)
+
+    async def _wrong_price(self, logical: int, expected: Decimal, shown: Decimal) -> None:
+        self.blocked["price"] = (f"nozzle {self.by_logical[logical].number} shows {shown}, "
+                                 f"the station set {expected}")
+        try:
+            await self.point.stop()
+        except FuellingPointError as exc:
+            log.error("pump %d: cannot stop after a wrong price: %s", self.number, exc)
+        await self.raise_alarm("price_mismatch", nozzle=self.by_logical[logical].number,
+                               expected=str(expected), shown=str(shown),
+                               message="the pump shows another price than the station set; "
+                                       "it was stopped and is programmed again")
+        self.programmed.clear()
+        if self.ready and not self.busy:
+            self.signal(PumpSignal.NOT_READY)
+        self._prices_pending = True
+        if not self.busy:
+            self._schedule_startup()
+
+    # ----------------------------------------------------------------- alarms and service
+
+    async def raise_alarm(self, kind: str, **details: Any) -> None:
+        """An alarm a person sees: a ``pump.alarm`` event (once per episode) and the view."""
+        if kind in self.alarms:
+            return
+        self.alarms[kind] = {"kind": kind, **details, "since": self._clock().isoformat()}
+        self._on_change(self)
+        log.warning("pump %d alarm %s %s (docs/runbook.md, pump alarms)", self.number, kind,
+                    details)
+        try:
+            await self.ledger.append_event("pump.alarm", {"pump": self.number, "kind": kind,
+                                                          **details})
+        except StoreUnavailable as exc:
+            log.error("pump %d: alarm %s not recorded: %s", self.number, kind, exc)
+
+    async def clear_alarm(self, kind: str) -> None:
+        if self.alarms.pop(kind, None) is None:
+            return
+        self._on_change(self)
+        log.info("pump %d: alarm %s cleared", self.number, kind)
+        try:
+            await self.ledger.append_event("pump.alarm_cleared", {"pump": self.number,
+                                                                  "kind": kind})
+        except StoreUnavailable as exc:
+            log.error("pump %d: alarm %s clearing not recorded: %s", self.number, kind, exc)
+
+    async def take_out_of_service(self, reason: str, **details: Any) -> None:
+        """Until a person releases it (API or CLI): authorizations are refused."""
+        try:
+            found = await self.ledger.write(self.ledger.store.take_out_of_service, self.number,
+                                            reason=reason, details=details)
+            await self.ledger.publish_new()
+        except StoreUnavailable as exc:
+            log.error("pump %d: out of service (%s), not recorded yet: %s", self.number, reason,
+                      exc)
+            found = None
+        self.out_of_service = found or self.out_of_service or OutOfService(
+            self.number, self._clock(), reason, details)
+        self.alarms["out_of_service"] = {"kind": "out_of_service", "reason": reason, **details}
+        log.error("pump %d taken out of service: %s %s", self.number, reason, details)
+        self._on_change(self)
+
+    def service_restored(self) -> None:
+        """The pump was released (by the API, or a CLI seen in the store)."""
+        self.out_of_service = None
+        self.alarms.pop("out_of_service", None)
+        self._on_change(self)
 
     # ----------------------------------------------------------------- jobs
+
+    def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._jobs.put_nowait(job)
+
+    def urgent(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Work that must not wait behind the pump's jobs (a stop)."""
+        if self._group is None:
+            coro.close()
+            raise RuntimeError(f"pump {self.number} is not running")
+        self._group.create_task(coro, name=f"pump-{self.number}-urgent")
+
+    async def run(self) -> None:
+        """The pump's jobs, one at a time, for the daemon's life (its tasks in one group)."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            while True:
+                job = await self._jobs.get()
+                try:
+                    await job()
+                except StationError as exc:
+                    log.warning("pump %d: %s", self.number, exc.message)
+                except FuellingPointError as exc:
+                    log.warning("pump %d: %s; done again when it answers", self.number, exc)
+                except StoreUnavailable as exc:
+                    log.error("pump %d: %s; the pump is still followed", self.number, exc)
+                finally:
+                    self._on_change(self)
+
+    async def call(self, job: Callable[[], Awaitable[T]]) -> T:
+        """Run ``job`` in the pump's job loop and return its result (for API requests)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        async def wrapped() -> None:
+            try:
+                result = await job()
+            except BaseException as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+        self._submit(wrapped)
+        return await future
 
     def _schedule_startup(self) -> None:
         if not self._startup_pending:
             self._startup_pending = True
-            self._submit(self._startup_or_retry)
 
-    async def _startup_or_retry(self) -> None:
-        """Start-up must finish before the pump may sell: when the pump (or a busy line) does
-        not answer in time, try again a little later for as long as it is online."""
-        try:
-            await self._startup()
-        except (DartCommandError, TimeoutError, StationError, StoreUnavailable) as exc:
-            # StoreUnavailable: what start-up recovers must be stored before the pump sells.
-            self._startup_pending = False
-            if not self.online:
-                return  # it starts again when the pump answers
-            log.warning("pump %d: start-up not finished (%s); trying again", self.number, exc)
-            delay = STARTUP_RETRY * (1 + random.random())
-            asyncio.get_running_loop().call_later(delay, self._retry_startup)
+            async def job() -> None:
+                self._startup_pending = False
+                await start_up(self)
 
-    def _retry_startup(self) -> None:
-        if self.online and not self.ready:
-            self._schedule_startup()
+            self._submit(job)
 
-    # ----------------------------------------------------------------- start-up and recovery
+    def _schedule_settle(self) -> None:
+        if not self._settle_pending:
+            self._settle_pending = True
 
-    async def _startup(self) -> None:
-        self._startup_pending = False
-        self.ready = False
-        status = (await self._ask([CD1(PumpCommand.RETURN_STATUS)], DC1)).status
-        active = [a for a in await self.ledger.read(self.ledger.store.active_authorizations)
-                  if a.pump == self.number]
-        if status in (PumpStatus.FILLING, PumpStatus.AUTHORIZED):
-            # A filling (or an authorization) from before we (re)started: follow it to its end.
-            self.auth = active[-1] if active else None
-            self.recovered_fill = True
-            self.fill_started_at = None
-            self.ready = True
-            self._signal(PumpSignal.AUTHORIZED if status is PumpStatus.AUTHORIZED
-                         else PumpSignal.FILLING)
-            log.info("pump %d: adopting a %s pump after start-up", self.number, status.name)
-            return
-        info = await self._ask([CD1(PumpCommand.RETURN_FILLING_INFO)], DC2)
-        last_fill = (from_raw(info.volume, self._dv), from_raw(info.amount, self._da))
-        for logical in sorted(self._by_logical):
-            reading = await self._read_totals(logical)
-            await reconcile_totals(self, reading, logical, last_fill, active)
-        for auth in active:
-            if self.auth is None or auth.id != self.auth.id:
-                flowed = auth.state == AuthorizationState.FUELLING
-                ended = AuthorizationSignal.ENDED_EMPTY if flowed else AuthorizationSignal.CANCEL
-                await self._auth_signal(auth, ended,
-                                        reason="the pump no longer holds it after a restart")
-        self.auth = None
-        await program_prices(self, status)
-        self.ready = True
-        current = self.status or status
-        if current is PumpStatus.NOT_PROGRAMMED:
-            self._signal(PumpSignal.NOT_PROGRAMMED)
-        elif current in (PumpStatus.SWITCHED_OFF, PumpStatus.SUSPENDED):
-            self._signal(PumpSignal.SWITCHED_OFF)
-        else:
-            if self.state is FuellingPoint.COMPLETING:
-                self._signal(PumpSignal.SALE_SETTLED)
-            self._signal(PumpSignal.READY)
-            if self.nozzle_out:
-                self._signal(PumpSignal.NOZZLE_OUT)
-        log.info("pump %d ready (%s)", self.number, current.name)
+            async def job() -> None:
+                try:
+                    await settle(self)
+                finally:
+                    self._settle_pending = False
+
+            self._submit(job)
 
     # ----------------------------------------------------------------- authorize and stop
 
@@ -263,28 +422,31 @@ class PumpController(PumpLink):
                 "storage error") + "); authorizations are refused until storage recovers")
         if not self.online:
             raise PumpOffline(f"pump {self.number} is offline")
-        if not self.ready or not self.prices_ok:
-            raise PumpNotReady(f"pump {self.number} is not ready (prices not confirmed)")
-        if self.auth is not None or self.state not in (FuellingPoint.IDLE, FuellingPoint.CALLING):
+        if self.out_of_service is not None:
+            raise PumpOutOfService(f"pump {self.number} is out of service "
+                                   f"({self.out_of_service.reason}); a manager releases it")
+        if self.blocked:
+            raise PumpNotReady(f"pump {self.number} is blocked: "
+                               + "; ".join(self.blocked.values()))
+        if not self.ready:
+            raise PumpNotReady(f"pump {self.number} is not ready (starting up, prices not "
+                               "confirmed)")
+        if self.auth is not None or self.state not in AUTHORIZABLE:
             raise NozzleBusy(f"pump {self.number} is {self.state.value}")
         if self.nozzle_out not in (None, logical):
             raise NozzleBusy(f"another nozzle of pump {self.number} is in use")
         if self.reserved_by is not None and self.reserved_by != order_id:
             raise NozzleReserved(f"pump {self.number} is reserved for app order {self.reserved_by}")
+        if logical not in self.by_logical:
+            raise NozzleBusy(f"pump {self.number} has no logical nozzle {logical}")
 
     async def authorize(self, logical: int, preset: Preset | None, *, source: str,
                         user: str | None, order_id: str | None = None) -> Authorization:
-        raw_preset: Command | None = None
-        if preset is not None:
-            try:
-                if preset.kind == "amount":
-                    raw_preset = CD4(to_raw(preset.value, self._da))
-                else:
-                    raw_preset = CD3(to_raw(preset.value, self._dv))
-            except UnitError as exc:
-                raise InvalidPreset(f"preset {preset.kind} {preset.value}: {exc}") from None
+        caps = self.capabilities
+        if preset is not None and caps is not None and preset.kind not in caps.presets:
+            raise InvalidPreset(f"pump {self.number} takes no {preset.kind} preset")
         self.check_can_authorize(logical, order_id)
-        nozzle = self._by_logical[logical]
+        nozzle = self.by_logical[logical]
         try:
             auth = await self.ledger.write(
                 self.ledger.store.create_authorization, pump=self.number, nozzle=nozzle.number,
@@ -292,57 +454,137 @@ class PumpController(PumpLink):
         except StoreUnavailable as exc:
             raise StorageUnavailable(f"cannot record the authorization: {exc}") from None
         self.auth = auth
+        self.volume = self.amount = Decimal(0)
+        self.fill_started_at = None
+        self.fill_logical = None
+        self.recovered_fill = False
+        self.selected = logical
         try:
-            if self.status in _ENDED:
-                await self.line.command(self.address, [CD1(PumpCommand.RESET)])
-                await self._wait_status((PumpStatus.RESET,), CONFIRM_TIMEOUT)
-            commands: list[Command] = [CD2((logical,))]
-            if raw_preset is not None:
-                commands.append(raw_preset)
-            commands.append(CD1(PumpCommand.AUTHORIZE))
-            self.volume = self.amount = Decimal(0)
-            self.fill_started_at = None
-            self.recovered_fill = False
-            self.selected = logical
-            await self.line.command(self.address, commands)
-            await self._wait_status((PumpStatus.AUTHORIZED, PumpStatus.FILLING), CONFIRM_TIMEOUT)
-        except (DartCommandError, TimeoutError, PumpOffline) as exc:
+            await self.point.authorize(frozenset({logical}), preset)
+        except InvalidValue as exc:
             self.auth = None
-            await self._auth_signal(auth, AuthorizationSignal.REFUSED,
-                                    reason=str(exc) or "no confirmation in time")
+            await self.auth_signal(auth, AuthorizationSignal.REFUSED, reason=exc.message)
+            raise InvalidPreset(exc.message) from None
+        except FuellingPointError as exc:
+            self.auth = None
+            await self.auth_signal(auth, AuthorizationSignal.REFUSED,
+                                   reason=exc.message or "no confirmation in time")
             raise PumpDidNotConfirm(
                 f"pump {self.number} did not confirm the authorization") from exc
         if self.auth is not None and self.auth.state == AuthorizationState.REQUESTED:
-            self.auth = await self._auth_signal(self.auth, AuthorizationSignal.CONFIRMED)
+            self.auth = await self.auth_signal(self.auth, AuthorizationSignal.CONFIRMED)
+        if self.auth is not None and self.auth.order_id is None:
+            self._arm(self.auth)
         log.info("pump %d nozzle %d authorized (%s, %s)", self.number, nozzle.number, source,
                  f"{preset.kind} {preset.value}" if preset else "full")
         return self.auth or auth
 
     def _maybe_auto_authorize(self, logical: int) -> None:
         if (self.settings.authorize != "auto" or self.reserved_by is not None
-                or self.auth is not None or self.state is not FuellingPoint.CALLING):
+                or self.auth is not None or not self.ready or self.out_of_service is not None
+                or self.blocked):
             return
 
         async def job() -> None:
-            if self.nozzle_out != logical or self.auth is not None:
+            if self.nozzle_out != logical or self.auth is not None or self.state is not FP.CALLING:
                 return  # hung up again, or authorized meanwhile
             await self.authorize(logical, None, source="auto", user=None)
 
         self._submit(job)
 
     async def stop(self) -> None:
+        """Emergency stop: sent at once (not queued behind jobs); a repeat is harmless."""
         if not self.online:
             raise PumpOffline(f"pump {self.number} is offline")
-        await self.line.command(self.address, [CD1(PumpCommand.STOP)])
+        try:
+            await self.point.stop()
+        except FuellingPointError as exc:
+            raise PumpDidNotConfirm(f"pump {self.number} did not confirm the stop: "
+                                    f"{exc.message}") from exc
         log.warning("pump %d: emergency stop sent", self.number)
+
+    async def suspend(self) -> None:
+        await self._halt(self.point.suspend, "suspend")
+
+    async def resume(self) -> None:
+        await self._halt(self.point.resume, "resume")
+
+    async def _halt(self, operation: Callable[[], Awaitable[None]], what: str) -> None:
+        if not self.online:
+            raise PumpOffline(f"pump {self.number} is offline")
+        try:
+            await operation()
+        except NotSupported as exc:
+            raise NozzleBusy(f"pump {self.number} cannot {what}: {exc.message}") from None
+        except PointRefused as exc:
+            raise NozzleBusy(f"pump {self.number} refused to {what}: {exc.message}") from None
+        except FuellingPointError as exc:
+            raise PumpDidNotConfirm(f"pump {self.number} did not confirm: {exc.message}"
+                                    ) from exc
+
+    async def cancel_authorization(self, signal: AuthorizationSignal, reason: str) -> None:
+        """Take back an authorization before fuel flows (cancelled or expired)."""
+        auth = self.auth
+        if auth is None:
+            return
+        if self.state not in (FP.AUTHORIZED, FP.IDLE, FP.CALLING) or (
+                self.point_state is PointState.FUELLING):
+            raise NozzleBusy(f"pump {self.number} is {self.state.value}: too late to cancel")
+        try:
+            await self.point.cancel()
+        except PointRefused as exc:
+            raise NozzleBusy(f"pump {self.number}: {exc.message}") from None
+        except FuellingPointError as exc:
+            raise PumpDidNotConfirm(f"pump {self.number} did not confirm: {exc.message}"
+                                    ) from exc
+        self.auth = None
+        self._disarm()
+        await self.auth_signal(auth, signal, reason=reason)
+        log.info("pump %d: authorization %s taken back (%s)", self.number, auth.id, reason)
+
+    async def _withdrawn(self) -> None:
+        auth = self.auth
+        if auth is None or self.point_state not in (PointState.IDLE, PointState.CALLING):
+            return
+        self.auth = None
+        self._disarm()
+        signal = (AuthorizationSignal.ENDED_EMPTY
+                  if auth.state == AuthorizationState.FUELLING else AuthorizationSignal.CANCEL)
+        await self.auth_signal(auth, signal, reason="withdrawn at the pump before any fuel "
+                                                    "(stop, reset or the pump's own timeout)")
+        log.info("pump %d: authorization %s withdrawn at the pump", self.number, auth.id)
+
+    # Lift timeout: attendant and auto authorizations (app orders have their own, which
+    # also moves the order).
+
+    def _arm(self, auth: Authorization) -> None:
+        self._disarm()
+        delay = self.policy.lift_timeout.total_seconds()
+        self._expiry = asyncio.get_running_loop().call_later(
+            delay, lambda: self._submit(lambda: self._expire(auth.id)))
+
+    def _disarm(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
+    async def _expire(self, auth_id: str) -> None:
+        self._expiry = None
+        if (self.auth is None or self.auth.id != auth_id
+                or self.point_state not in (PointState.AUTHORIZED, PointState.IDLE,
+                                            PointState.CALLING)):
+            return  # used, ended, or the nozzle is up
+        log.info("pump %d: authorization %s not used in %s: taken back", self.number, auth_id,
+                 self.policy.lift_timeout)
+        await self.cancel_authorization(AuthorizationSignal.EXPIRE, "nozzle not lifted in time")
 
     async def _mark_fuelling(self) -> None:
         if self.auth and self.auth.state in (AuthorizationState.REQUESTED,
                                              AuthorizationState.AUTHORIZED):
-            self.auth = await self._auth_signal(self.auth, AuthorizationSignal.FLOW_STARTED)
+            self.auth = await self.auth_signal(self.auth, AuthorizationSignal.FLOW_STARTED)
 
-    async def _auth_signal(self, auth: Authorization, signal: AuthorizationSignal, *,
-                           reason: str | None = None) -> Authorization:
+    async def auth_signal(self, auth: Authorization, signal: AuthorizationSignal, *,
+                          reason: str | None = None) -> Authorization:
         """Move an authorization along its table (domain/states.py) and record it."""
         new = authorization_next(AuthorizationState(auth.state), signal)
         try:
@@ -358,124 +600,44 @@ class PumpController(PumpLink):
             observer.authorization_changed(self, changed)
         return changed
 
-    def _told_sale(self, sale: Sale) -> None:
+    def told_sale(self, sale: Sale) -> None:
         for observer in self.observers:
             observer.sale_recorded(self, sale)
 
-    async def cancel_authorization(self, signal: AuthorizationSignal, reason: str) -> None:
-        """Take back an authorization before fuel flows (order cancelled or expired): RESET."""
-        auth = self.auth
-        if auth is None:
-            return
-        if self.state not in (FuellingPoint.AUTHORIZED, FuellingPoint.IDLE,
-                              FuellingPoint.CALLING) or self.status is PumpStatus.FILLING:
-            raise NozzleBusy(f"pump {self.number} is {self.state.value}: too late to cancel")
-        await self.line.command(self.address, [CD1(PumpCommand.RESET)])
-        await self._wait_status((PumpStatus.RESET,), CONFIRM_TIMEOUT)
-        self.auth = None
-        await self._auth_signal(auth, signal, reason=reason)
-        self._signal(PumpSignal.READY)
-        log.info("pump %d: authorization %s taken back (%s)", self.number, auth.id, reason)
-
     def prices_changed(self) -> None:
         """A new price set is current: program it now, or right after the sale in progress."""
-        if self.busy:
+        if self.busy or not self.online:
             self._prices_pending = True
         else:
             self._schedule_startup()
 
-    @property
-    def busy(self) -> bool:
-        return self.auth is not None or self.state in (
-            FuellingPoint.AUTHORIZED, FuellingPoint.FUELLING, FuellingPoint.COMPLETING)
-
-    async def _report_alarm(self, code: int) -> None:
-        log.warning("pump %d alarm code %d (docs/runbook.md, pump alarm codes)", self.number, code)
-        await self.ledger.append_event("pump.alarm", {"pump": self.number, "code": code})
-
-    # ----------------------------------------------------------------- settling a sale
-
-    async def _settle(self) -> None:
-        """The pump finished a filling: read its final figures and totals, record the sale."""
-        if self.state is not FuellingPoint.COMPLETING:
-            return
-        final = await self._ask([CD1(PumpCommand.RETURN_FILLING_INFO)], DC2)
-        volume, amount = from_raw(final.volume, self._dv), from_raw(final.amount, self._da)
-        logical = (self.fill_logical or self.selected
-                   or (self._logical_of(self.auth) if self.auth else None))
-        if logical is None or logical not in self._by_logical:
-            logical = min(self._by_logical)
-        nozzle = self._by_logical[logical]
-        if volume == 0:
-            if self.auth is not None:
-                await self._auth_signal(self.auth, AuthorizationSignal.ENDED_EMPTY,
-                                        reason="no fuel dispensed")
-            self._finish()
-            return
-        after = await self._read_totals(logical)
-        before = await self.ledger.read(self.ledger.store.last_totals, self.number, nozzle.number)
-        price = self.pump_price or self.prices.price(nozzle.grade)
-        sale = self._new_sale(logical=logical, volume=volume, amount=amount, price=price,
-                              before=before, after=after, recovered=self.recovered_fill)
-        while True:
-            try:
-                recorded, created = await self.ledger.record_sale(sale)
-                break
-            except StoreUnavailable:
-                # The pump keeps its figures until the next RESET, which cannot come while
-                # authorizations are refused; keep trying until the store takes the sale.
-                await asyncio.sleep(SETTLE_RETRY)
-        log.info("pump %d sale %s: %s L %s at %s", self.number, recorded.id, recorded.volume,
-                 recorded.amount, recorded.price)
-        for item in sale.discrepancies if created else ():
-            log.warning("pump %d sale %s: discrepancy %s: %s", self.number, recorded.id,
-                        item.get("kind"), item.get("message", ""))
-        if created:
-            self._told_sale(recorded)
-        self._finish()
-
-    def _finish(self) -> None:
+    def settled(self) -> None:
+        """The sale of the filling is durable (or nothing was dispensed): next customer."""
         self.auth = None
         self.recovered_fill = False
         self.fill_logical = None
         self.fill_started_at = None
-        self._signal(PumpSignal.SALE_SETTLED)
-        if not self.prices_ok or self._prices_pending:
+        self._disarm()
+        if self.state is FP.COMPLETING:
+            self.signal(PumpSignal.SALE_SETTLED)
+            self.follow_point()
+        if self._prices_pending or not self.programmed:
             # New prices waited for this sale, or a filling adopted at start-up came before the
             # prices could be programmed: program them now.
             self._prices_pending = False
+            if self.ready:
+                self.signal(PumpSignal.NOT_READY)
             self._schedule_startup()
 
+    async def _standalone_sale(self, event: PumpSale) -> None:
+        await record_standalone(self, event.sale)
+
+    def review_opened(self, review: Review) -> None:
+        for observer in self.observers:
+            observer.review_opened(self, review)
+
     def _logical_of(self, auth: Authorization) -> int | None:
-        for logical, nozzle in self._by_logical.items():
+        for logical, nozzle in self.by_logical.items():
             if nozzle.number == auth.nozzle:
                 return logical
         return None
-
-    def _new_sale(self, *, logical: int, volume: Decimal, amount: Decimal, price: Decimal,
-                  before: TotalsReading | None, after: TotalsReading, recovered: bool,
-                  extra: Sequence[dict[str, Any]] = ()) -> NewSale:
-        nozzle = self._by_logical[logical]
-        discrepancies = list(extra)
-        discrepancies.extend(check_sale(
-            pump=self.number, nozzle=nozzle.number, volume=volume, amount=amount, price=price,
-            before=before, after=after, preset=self.auth.preset if self.auth else None,
-            decimals=self.settings.decimals,
-            tolerance_steps=self.policy.sale_check_tolerance_steps))
-        if self.auth is None and self.settings.authorize == "attendant":
-            discrepancies.append({"kind": "no_authorization", "pump": self.number,
-                                  "nozzle": nozzle.number,
-                                  "message": "fuel dispensed without a recorded authorization"})
-        return NewSale(
-            pump=self.number, nozzle=nozzle.number, logical=logical, grade=nozzle.grade,
-            price=price, volume=volume, amount=amount,
-            price_set_id=self.price_set_id or self.prices.price_set_id,
-            started_at=self.fill_started_at, ended_at=self._clock(),
-            authorization_id=self.auth.id if self.auth else None,
-            order_id=self.auth.order_id if self.auth else None, recovered=recovered,
-            totals_before=before, totals_after=after, discrepancies=tuple(discrepancies))
-
-    # ----------------------------------------------------------------- what the API shows
-
-    def view(self) -> dict[str, Any]:
-        return pump_view(self)

@@ -1,127 +1,178 @@
-"""A pump's start-up, after the controller or the pump (re)started or the line came back.
+"""A pump's start-up reconciliation: what happened at its nozzles while nothing recorded it.
 
-Nothing may be sold on a pump before this has run: the pump's totals are compared with the last
-the store recorded, and fuel that left a nozzle while nothing recorded it becomes a sale, once,
-flagged recovered (from the pump's last filling when it covers the totals delta, from the
-totalizers otherwise, with a discrepancy event). Then the prices are programmed and read back.
+Run after the controller or the pump (re)started or the line came back, before anything is
+sold. For every nozzle the pump's totals are compared with the last reading the ledger holds;
+fuel that left a nozzle meanwhile becomes a sale only with **two witnesses that agree**
+(PROTOCOLS.md, DART, "Field lessons"): a finished filling the pump still reports for that
+nozzle that is not already a recorded sale, and that nozzle's totals delta, equal within the
+sale check's tolerance. A pump-wide counter is never a witness (on a one-nozzle pump and on
+firmware that answers one counter for every nozzle it is the same meter). With one witness, or
+witnesses that disagree, the jump is put up for review: a person settles it, and no sale is
+invented.
+
+``plan_recovery`` only reads the pump and the ledger and returns a ``RecoveryPlan``; the
+controller writes it. Nothing here reaches into the controller.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from domain.model import Authorization, TotalsReading, decimal_str
-from domain.units import MAX_RAW_3, from_raw, to_raw
-from drivers.dart import CD1, CD5, DC103, PumpCommand, PumpStatus
+from domain.equipment import PumpConfig
+from domain.fuelling import FinishedSale, FuellingPoint
+from domain.model import Authorization, Sale, TotalsReading
+from domain.units import step
 
-if TYPE_CHECKING:
-    from edge.pump import PumpController
+__all__ = ["Rebaseline", "RecoveredSale", "RecoveryPlan", "ReviewNeeded", "plan_recovery"]
 
 log = logging.getLogger("edge.pump")
 
 
-async def reconcile_totals(pump: PumpController, reading: TotalsReading, logical: int,
-                           last_fill: tuple[Decimal, Decimal],
-                           active: list[Authorization]) -> None:
-    """Compare a nozzle's totals with the last we recorded: recover what happened meanwhile."""
-    store = pump.ledger.store
-    previous = await pump.ledger.read(store.last_totals, pump.number, reading.nozzle)
-    if previous is None:
-        await pump.ledger.write(store.record_totals,
-                                _with_source(reading, "baseline"))
-        return
-    delta_volume = reading.volume_total - previous.volume_total
-    delta_amount = reading.amount_total - previous.amount_total
-    if delta_volume == 0:
-        return
-    if delta_volume < 0:
-        await pump.ledger.append_event("reconciliation.discrepancy", {
-            "kind": "totals_went_back", "pump": pump.number, "nozzle": reading.nozzle,
-            "previous": str(previous.volume_total), "now": str(reading.volume_total)})
-        await pump.ledger.write(store.record_totals, _with_source(reading, "rebaseline"))
-        return
-    # Fuel left this nozzle while nobody recorded it: rebuild the sale from the pump.
-    volume, amount = last_fill
-    discrepancies: list[dict[str, Any]] = []
-    if volume != delta_volume:
-        discrepancies.append({
-            "kind": "rebuilt_from_totals", "pump": pump.number, "nozzle": reading.nozzle,
-            "last_filling_volume": decimal_str(volume, pump._dv),
-            "totals_delta_volume": str(delta_volume),
-            "message": "the pump's last filling does not cover the totals delta; "
-                       "sale rebuilt from the totalizers"})
-        volume, amount = delta_volume, delta_amount
-    auth = _authorization_for(pump, logical, active)
-    pump.auth = auth
-    price = pump.pump_price or pump.prices.price(pump._by_logical[logical].grade)
-    sale = pump._new_sale(logical=logical, volume=volume, amount=amount, price=price,
-                          before=previous, after=reading, recovered=True,
-                          extra=discrepancies)
-    recorded, created = await pump.ledger.record_sale(sale)
-    if created:
-        pump._told_sale(recorded)
-        log.warning("pump %d: recovered sale %s (%s L, %s) that ended while it could not "
-                    "be recorded (controller down, line down or power cut)", pump.number,
-                    recorded.id, recorded.volume, recorded.amount)
-    pump.auth = None
+@dataclass(frozen=True)
+class RecoveredSale:
+    """A filling both witnesses agree on: recorded as a sale, flagged recovered."""
 
-def _authorization_for(pump: PumpController, logical: int,
-                       active: list[Authorization]) -> Authorization | None:
-    number = pump._by_logical[logical].number
-    for auth in reversed(active):
-        if auth.nozzle in (None, number):
-            return auth
-    return None
+    logical: int
+    filling: FinishedSale
+    before: TotalsReading
+    after: TotalsReading
 
 
-async def program_prices(pump: PumpController, status: PumpStatus) -> None:
-    """CD5 with every nozzle's price, then read back (DC103) before allowing sales."""
-    highest = max(pump._by_logical)
-    raw: list[int] = []
-    for logical in range(1, highest + 1):
-        nozzle = pump._by_logical.get(logical)
-        price = pump.prices.price(nozzle.grade) if nozzle else None
-        raw.append(to_raw(price, pump._dp, maximum=MAX_RAW_3) if price else 0)
-    price_set_id = pump.prices.price_set_id
-    await pump.line.command(pump.address, [CD5(tuple(raw))])
-    expected = tuple(raw)
-    if pump.policy.price_readback:
-        readback = await pump._ask([CD1(PumpCommand.RETURN_PRICES)], DC103)
-        got = tuple(readback.prices[: len(expected)])
-    else:
-        got = expected  # configured off: the pump is trusted to have taken CD5
-    pump.prices_ok = got == expected
-    if not pump.prices_ok:
-        await pump.ledger.append_event("pump.alarm", {
-            "pump": pump.number, "kind": "price_readback_mismatch",
-            "expected": [decimal_str(from_raw(p, pump._dp), pump._dp) for p in expected],
-            "read_back": [decimal_str(from_raw(p, pump._dp), pump._dp) for p in got],
-            "message": "the pump does not show the prices it was sent; sales are refused"})
-        log.error("pump %d: price read-back mismatch %s != %s", pump.number, got, expected)
-    elif price_set_id is not None and price_set_id != pump.price_set_id:
-        pump.price_set_id = price_set_id
-        prices = {n.grade: from_raw(raw[n.logical - 1], pump._dp)
-                  for n in pump._by_logical.values()}
-        known = await pump.ledger.read(pump.ledger.store.pump_price_set, pump.number)
-        if known != price_set_id:
-            await pump.ledger.write(pump.ledger.store.record_pump_prices, pump.number,
-                                    price_set_id, prices)
-            await pump.ledger.publish_new()
-    if status is PumpStatus.NOT_PROGRAMMED:
-        # The pump leaves "not programmed" by itself once it has prices, sometimes later.
-        try:
-            await pump._wait_status(tuple(s for s in PumpStatus
-                                          if s is not PumpStatus.NOT_PROGRAMMED), 5.0)
-        except TimeoutError:
-            log.warning("pump %d still not programmed after its prices", pump.number)
+@dataclass(frozen=True)
+class ReviewNeeded:
+    """A totals jump without two agreeing witnesses: a person accepts or dismisses it."""
+
+    logical: int
+    kind: str  # "one_witness" (no filling for it) or "witnesses_disagree"
+    before: TotalsReading
+    after: TotalsReading
+    filling: FinishedSale | None
 
 
-def _with_source(reading: TotalsReading, source: str) -> TotalsReading:
+@dataclass(frozen=True)
+class Rebaseline:
+    """A reading to record as the nozzle's new reference (first reading, or totals that went
+    back), with the discrepancy it is, if any."""
+
+    reading: TotalsReading
+    discrepancy: dict[str, Any] | None = None
+
+
+@dataclass
+class RecoveryPlan:
+    sales: list[RecoveredSale] = field(default_factory=list)
+    reviews: list[ReviewNeeded] = field(default_factory=list)
+    readings: list[Rebaseline] = field(default_factory=list)
+    # Buffered fillings the ledger already holds (recorded before a crash, not yet cleared at
+    # the pump): cleared once the plan is written.
+    recorded: list[FinishedSale] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ledgerside:
+    """What recovery reads from the ledger (the controller passes its store's reads)."""
+
+    last_totals: Callable[[int], Awaitable[TotalsReading | None]]  # by station nozzle number
+    last_sale: Callable[[], Awaitable[Sale | None]]  # the pump's latest sale
+    sale_by_key: Callable[[str], Awaitable[Sale | None]]  # by the pump's own sale key
+
+
+async def plan_recovery(point: FuellingPoint, pump: PumpConfig, ledger: Ledgerside, *,
+                        active: Sequence[Authorization], now: Callable[[], datetime],
+                        tolerance_steps: int, volume_decimals: int) -> RecoveryPlan:
+    """Read the pump's finished fillings and every nozzle's totals; decide what to record."""
+    plan = RecoveryPlan()
+    fillings = list(await point.read_sales())
+    unrecorded: list[FinishedSale] = []
+    for filling in fillings:
+        if await _recorded(filling, ledger, active):
+            if filling.key is not None:
+                plan.recorded.append(filling)
+        else:
+            unrecorded.append(filling)
+    tolerance = step(volume_decimals) * tolerance_steps
+    for nozzle in sorted(pump.nozzles, key=lambda n: n.logical):
+        totals = await point.read_totals(nozzle.logical)
+        reading = TotalsReading(pump=pump.number, nozzle=nozzle.number,
+                                volume_total=totals.volume,
+                                amount_total=totals.amount if totals.amount is not None
+                                else Decimal(0), read_at=now(), source="start")
+        previous = await ledger.last_totals(nozzle.number)
+        if previous is None:
+            plan.readings.append(Rebaseline(_source(reading, "baseline")))
+            continue
+        delta = reading.volume_total - previous.volume_total
+        if delta == 0:
+            continue
+        if delta < 0:
+            plan.readings.append(Rebaseline(_source(reading, "rebaseline"), {
+                "kind": "totals_went_back", "pump": pump.number, "nozzle": nozzle.number,
+                "previous": str(previous.volume_total), "now": str(reading.volume_total),
+                "message": "the nozzle's totals are lower than the last reading (a reset or "
+                           "a board swap?); the new reading is the reference from now on"}))
+            continue
+        mine = [f for f in unrecorded if f.logical == nozzle.logical]
+        agreeing = _agreeing(mine, delta, tolerance)
+        if agreeing:
+            plan.sales.extend(_chain(nozzle.logical, agreeing, previous, reading))
+            for filling in agreeing:
+                unrecorded.remove(filling)
+        else:
+            plan.reviews.append(ReviewNeeded(
+                logical=nozzle.logical, kind="witnesses_disagree" if mine else "one_witness",
+                before=previous, after=_source(reading, "review"),
+                filling=mine[-1] if mine else None))
+    return plan
+
+
+def _agreeing(fillings: list[FinishedSale], delta: Decimal,
+              tolerance: Decimal) -> list[FinishedSale]:
+    """The fillings that account for the totals delta: all of them, or a single one."""
+    if fillings and abs(sum((f.volume for f in fillings), Decimal(0)) - delta) <= tolerance:
+        return fillings
+    for filling in reversed(fillings):
+        if abs(filling.volume - delta) <= tolerance:
+            return [filling]
+    return []
+
+
+def _chain(logical: int, fillings: list[FinishedSale], before: TotalsReading,
+           after: TotalsReading) -> list[RecoveredSale]:
+    """Several buffered fillings on one nozzle: each gets the totals it moved them to, so each
+    sale's totals pair is its own (the last one ends at the reading itself)."""
+    sales = []
+    start = before
+    for index, filling in enumerate(fillings):
+        last = index == len(fillings) - 1
+        end = after if last else TotalsReading(
+            after.pump, after.nozzle, start.volume_total + filling.volume,
+            start.amount_total + filling.amount, after.read_at, "derived")
+        sales.append(RecoveredSale(logical, filling, start, end))
+        start = end
+    return sales
+
+
+async def _recorded(filling: FinishedSale, ledger: Ledgerside,
+                    active: Sequence[Authorization]) -> bool:
+    """Whether the ledger already holds this filling as a sale."""
+    if filling.key is not None:
+        return await ledger.sale_by_key(filling.key) is not None
+    # A pump without sale keys (DART) reports its last filling until the next one. It is the
+    # last recorded sale when the figures match and nothing was authorized after that sale: a
+    # new filling needs an authorization, and authorizations are durable before they are sent.
+    last = await ledger.last_sale()
+    if last is None or (last.logical, last.volume, last.amount) != (
+            filling.logical, filling.volume, filling.amount):
+        return False
+    return not any(auth.created_at > last.ended_at for auth in active)
+
+
+def _source(reading: TotalsReading, source: str) -> TotalsReading:
     return TotalsReading(pump=reading.pump, nozzle=reading.nozzle,
                          volume_total=reading.volume_total, amount_total=reading.amount_total,
                          read_at=reading.read_at, source=source)
-
-
-__all__ = ["PumpController"]

@@ -1,4 +1,8 @@
-"""How a pump and its nozzles look from outside: the API's forecourt and the live events."""
+"""How a pump and its nozzles look from outside: the API's forecourt and the live events.
+
+The states are the API's strings (docs/api.md, "Pump and nozzle states"); what only one
+protocol knows (DART's DC1 status, an IFSF node) is in the ``protocol`` object.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ _FLOWING = (FuellingPoint.FUELLING, FuellingPoint.COMPLETING)
 
 
 def pump_view(pump: PumpController) -> dict[str, Any]:
-    dv, da = pump.settings.decimals.volume, pump.settings.decimals.amount
+    caps = pump.capabilities
+    decimals = (caps.decimals if caps is not None and caps.decimals else pump.settings.decimals)
     active = pump.nozzle_out or (pump.selected if pump.state in _FLOWING else None)
     auth_nozzle = pump.auth.nozzle if pump.auth else None
     nozzles = []
@@ -34,12 +39,21 @@ def pump_view(pump: PumpController) -> dict[str, Any]:
         nozzles.append({
             "number": nozzle.number, "logical": nozzle.logical, "grade": nozzle.grade,
             "state": state,
-            "volume": decimal_str(pump.volume if live else Decimal(0), dv),
-            "amount": decimal_str(pump.amount if live else Decimal(0), da),
+            "volume": decimal_str(pump.volume if live else Decimal(0), decimals.volume),
+            "amount": decimal_str(pump.amount if live else Decimal(0), 2),
         })
+    alarms = list(pump.alarms.values())
+    service = pump.out_of_service
     return {
         "number": pump.number, "online": pump.online, "state": pump.state.value,
-        "status": pump.status.name.lower() if pump.status is not None else None,
-        "alarm": pump.alarm, "authorization_id": pump.auth.id if pump.auth else None,
+        "alarm": alarms[-1]["kind"] if alarms else None,
+        "alarms": alarms,
+        "out_of_service": None if service is None else {
+            "reason": service.reason, "since": service.since.isoformat(),
+            "details": service.details},
+        "blocked": sorted(pump.blocked.values()),
+        "authorization_id": pump.auth.id if pump.auth else None,
+        "checks": list(caps.checks) if caps is not None else [],
+        "protocol": dict(pump.point.detail()),
         "nozzles": nozzles,
     }

@@ -311,7 +311,7 @@ def pump_nozzle_tanks(settings: TankSettings, pumps: Sequence[Pump]) -> dict[tup
     """(pump address, logical nozzle) -> tank number, for `GaugeSimulator.follow`."""
     tanks = tank_nozzles(settings, pumps)
     return {
-        (pump.address, nozzle.logical): tanks[nozzle.number]
+        (pump.settings.address, nozzle.logical): tanks[nozzle.number]
         for pump in pumps
         for nozzle in pump.nozzles
         if nozzle.number in tanks

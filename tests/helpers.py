@@ -41,6 +41,7 @@ class StationSpec:
     broker: str | None = None  # [sync] when set
     cloud_public_key: Path | None = None
     lift_timeout_seconds: int | None = None
+    max_flow_lpm: int = 1000
 
     def toml(self) -> str:
         out = [
@@ -53,8 +54,12 @@ class StationSpec:
             f'[[lines]]\nid = "line1"\nport = "{self.port_url}"\nprotocol = "dart"\n'
             f'baudrate = 9600\nparity = "O"\nreply_timeout_ms = {self.reply_timeout_ms}\n',
         ]
+        # The simulators fill at 600 L/min to keep tests short: faster than any real pump,
+        # so the impossible-figures check is told so.
+        controller = ['[controller]', f'max_flow_litres_per_minute = "{self.max_flow_lpm}"']
         if self.lift_timeout_seconds is not None:
-            out.append(f'[controller]\nlift_timeout_seconds = {self.lift_timeout_seconds}\n')
+            controller.append(f'lift_timeout_seconds = {self.lift_timeout_seconds}')
+        out.append("\n".join(controller) + "\n")
         if self.broker is not None:
             out.append(f'[sync]\nbroker = "{self.broker}"\n'
                        f'cloud_public_key = "{self.cloud_public_key}"\n')

@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.config_reader import Findings
+from domain.config_reader import one_of
+from drivers import registry
+from drivers.dart.config import Parity
 from edge.config import (
     Authorize,
     ConfigError,
-    Parity,
-    Protocol,
     StationConfig,
     describe,
     load_config,
@@ -125,7 +126,7 @@ def test_base_loads_with_its_values() -> None:
     assert [g.price for g in config.grades] == [Decimal("7.50"), Decimal("8.02")]
     assert all(type(g.price) is Decimal for g in config.grades)
     assert [p.number for p in config.pumps] == [1, 2, 3]
-    assert config.pumps[0].address == 0x50
+    assert config.pumps[0].settings.address == 0x50
     assert config.warnings == ()
     assert config.sync is None
 
@@ -133,10 +134,14 @@ def test_base_loads_with_its_values() -> None:
 def test_defaults_fill_what_is_left_out() -> None:
     config = load_config(MINIMAL, check_files=False)
     line, pump = config.lines[0], config.pumps[0]
-    assert (line.protocol, line.baudrate, line.parity) == (Protocol.DART, 9600, Parity.ODD)
-    assert line.reply_timeout == timedelta(milliseconds=25)
-    assert line.poll_interval == timedelta(0)
-    assert (line.retries, line.offline_after) == (3, 3)
+    assert line.protocol == "dart"
+    dart = line.settings
+    assert (dart.baudrate, dart.parity) == (9600, Parity.ODD)
+    assert dart.reply_timeout == timedelta(milliseconds=25)
+    assert dart.poll_interval == timedelta(0)
+    assert (dart.retries, dart.offline_after) == (3, 3)
+    assert (pump.settings.ack_poll, pump.settings.one_command_per_block) == (False, False)
+    assert pump.settings.price_readback is True
     assert pump.authorize is Authorize.ATTENDANT
     assert (pump.decimals.volume, pump.decimals.amount, pump.decimals.price) == (2, 2, 2)
     assert config.storage.path == Path("/var/lib/forecourt/station.db")
@@ -145,8 +150,11 @@ def test_defaults_fill_what_is_left_out() -> None:
     assert api.session_ttl == timedelta(hours=8)
     assert (api.pin_lockout_attempts, api.pin_lockout) == (5, timedelta(minutes=15))
     controller = config.controller
-    assert controller.price_readback is True
     assert controller.sale_check_tolerance_steps == 1
+    assert (controller.preset_overrun_volume, controller.preset_overrun_amount) == (
+        Decimal("0.5"), Decimal("5"))
+    assert controller.max_flow_lpm == Decimal("130")
+    assert controller.unreadable_after == timedelta(seconds=60)
     assert controller.lift_timeout == timedelta(seconds=180)
     assert config.sync is None
 
@@ -158,11 +166,14 @@ def test_every_key_is_read_with_its_value() -> None:
     assert (config.api.host, config.api.port, config.api.listen) == ("::1", 8443, "[::1]:8443")
     assert config.api.session_ttl == timedelta(hours=12)
     assert (config.api.pin_lockout_attempts, config.api.pin_lockout) == (3, timedelta(minutes=30))
-    assert config.controller.price_readback is False
     assert config.controller.sale_check_tolerance_steps == 2
     assert config.controller.lift_timeout == timedelta(seconds=90)
     assert config.grade("-10").price == Decimal("7.455")
-    line = config.line("bus_A")
+    assert config.controller.max_flow_lpm == Decimal("90")
+    assert config.controller.preset_overrun_volume == Decimal("0.25")
+    assert config.controller.preset_overrun_amount == Decimal("2")
+    assert config.controller.unreadable_after == timedelta(seconds=30)
+    line = config.line("bus_A").settings
     assert line.port == "rfc2217://10.0.0.9:4002"
     assert (line.baudrate, line.parity) == (19200, Parity.EVEN)
     assert (line.reply_timeout, line.poll_interval) == (
@@ -171,9 +182,11 @@ def test_every_key_is_read_with_its_value() -> None:
     )
     assert (line.retries, line.offline_after) == (5, 7)
     pump = config.pump(12)
-    assert (pump.address, pump.authorize) == (0x6F, Authorize.AUTO)
+    assert (pump.settings.address, pump.authorize) == (0x6F, Authorize.AUTO)
+    assert (pump.settings.ack_poll, pump.settings.one_command_per_block) == (True, True)
+    assert pump.settings.price_readback is False
     assert (pump.decimals.volume, pump.decimals.amount, pump.decimals.price) == (3, 1, 3)
-    assert pump.nozzles[0].logical == 15
+    assert pump.nozzles[0].logical == 8
     sync = config.sync
     assert sync is not None
     assert (sync.host, sync.port, sync.tls) == ("mqtt.example.com", 8883, True)
@@ -197,7 +210,7 @@ def test_price_gets_at_least_cents_and_keeps_a_third_place() -> None:
 def test_config_objects_are_frozen() -> None:
     config = parse_config(BASE)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.pumps[0].address = 0x52  # type: ignore[misc]
+        config.pumps[0].number = 5  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.station = config.station  # type: ignore[misc]
 
@@ -209,7 +222,7 @@ def test_helpers_find_nozzles_pumps_and_grades() -> None:
     assert [p.number for p in config.pumps_on("line1")] == [1, 2]
     assert config.pumps_on("nowhere") == ()
     assert config.grade("95").name == "95号汽油"
-    assert config.line("line2").port == "loop://"
+    assert config.line("line2").settings.port == "loop://"
     with pytest.raises(KeyError):
         config.nozzle(99)
     with pytest.raises(KeyError):
@@ -220,7 +233,7 @@ def test_helpers_find_nozzles_pumps_and_grades() -> None:
 
 def test_line_without_pumps_is_a_warning_not_an_error() -> None:
     config = parse_config(edit('line = "line2"\naddress = 0x50', 'line = "line1"\naddress = 0x52'))
-    assert config.warnings == ("lines[1]: no pump is on line line2; its port stays closed",)
+    assert config.warnings == ("lines[1]: no pump is on line line2; it stays closed",)
 
 
 def test_password_over_plain_mqtt_is_a_warning() -> None:
@@ -254,13 +267,18 @@ CASES = [
     ("nozzle on unknown grade", NOZZLE_4, NOZZLE_4.replace('"95"', '"98"'),
      'pumps[number=3].nozzles[0].grade: no grade "98" (grades: "92", "95")'),
     ("duplicate station-wide nozzle number", NOZZLE_3, NOZZLE_3.replace("3", "1", 1),
-     "pumps[number=2].nozzles[0].number: 1 is already used on pump 1"),
+     "pumps[number=2].nozzles[0].number: 1 is already used on pump 1 "
+     "(pumps[number=1].nozzles[0])"),
     ("duplicate logical nozzle on a pump", "number = 2\nlogical = 2", "number = 2\nlogical = 1",
      "pumps[number=1].nozzles[1].logical: 1 is already used by nozzle 1 on this pump"),
     ("pump without nozzles", PUMP_3_NOZZLES, "",
      "pumps[number=3].nozzles: missing: at least one [[pumps.nozzles]] entry is required"),
-    ("protocol other than dart", 'port = "loop://"', 'port = "loop://"\nprotocol = "ifsf"',
-     'lines[1].protocol: "ifsf" is not supported; only "dart"'),
+    ("unknown protocol", 'port = "loop://"', 'port = "loop://"\nprotocol = "tokheim"',
+     'lines[1].protocol: "tokheim" is not a protocol this station drives '
+     f"({one_of(registry.names())})"),
+    ("DART nozzle without totals", "number = 2\nlogical = 2", "number = 2\nlogical = 9",
+     "pumps[number=1].nozzles[1].logical: 9: a DART pump reports totals for logical nozzles "
+     "1..8 only (CD101), so sales on it could not be reconciled"),
     ("price finer than the pump shows", "address = 0x51", "address = 0x51\ndecimals = {price=0}",
      'pumps[number=2].nozzles[0]: grade "92" costs 7.50, finer than pump 2 shows '
      "(decimals.price = 0)"),
@@ -309,8 +327,10 @@ CASES = [
     ("baudrate", 'port = "loop://"', 'port = "loop://"\nbaudrate = 4800',
      "lines[1].baudrate: 4800 is not one of 9600, 19200"),
     ("boolean as a string", "[[grades]]\ncode = \"92\"",
-     '[controller]\nprice_readback = "yes"\n\n[[grades]]\ncode = "92"',
-     "controller.price_readback: expected true or false, got a string"),
+     '[controller]\nprice_readback = false\n\n[[grades]]\ncode = "92"',
+     "controller.price_readback: moved: pumps are asked whether they answer the price "
+     "read-back; to turn it off for one pump, set price_readback = false in its [[pumps]] "
+     "entry"),
     ("serial port URL scheme", 'port = "loop://"', 'port = "http://10.0.0.9:4001"',
      'lines[1].port: "http://10.0.0.9:4001": http:// is not supported; use a path or '
      "socket://, rfc2217://, loop://, spy://, hwgrep://"),
@@ -382,7 +402,7 @@ def test_each_sync_check_fires_with_its_message(old: str, new: str, expected: st
 )
 def test_serial_port_forms_accepted(port: str) -> None:
     config = parse_config(edit('port = "loop://"', f'port = "{port}"'))
-    assert config.line("line2").port == port
+    assert config.line("line2").settings.port == port
 
 
 @pytest.mark.parametrize(
@@ -566,9 +586,10 @@ def test_describe_mentions_every_pump_nozzle_grade_and_line() -> None:
     config = load_config(EXAMPLE, check_files=False)
     text = describe(config)
     for line in config.lines:
-        assert f"Line {line.id}: {line.port}" in text
+        assert f"Line {line.id}: {line.settings.port}" in text
     for pump in config.pumps:
-        assert re.search(rf"^  Pump {pump.number}: address 0x{pump.address:02X}\b", text, re.M)
+        assert re.search(rf"^  Pump {pump.number}: address 0x{pump.settings.address:02X}\b",
+                         text, re.M)
         for nozzle in pump.nozzles:
             grade = config.grade(nozzle.grade)
             expected = (
@@ -594,7 +615,7 @@ def test_describe_puts_pumps_under_their_line_and_names_the_sync_target() -> Non
 def test_describe_lists_warnings() -> None:
     config = parse_config(edit('line = "line2"\naddress = 0x50', 'line = "line1"\naddress = 0x52'))
     assert describe(config).splitlines()[-1] == (
-        "Warning: lines[1]: no pump is on line line2; its port stays closed"
+        "Warning: lines[1]: no pump is on line line2; it stays closed"
     )
 
 

@@ -2,6 +2,11 @@
 
 Values are read at scrape time from the live objects (a custom collector), so there is nothing to
 keep in step and nothing counted twice.
+
+Who may scrape (docs/api.md): the bearer token in [api] metrics_token_file (a Prometheus), a
+session of a role that reads the station's books, or anybody when [api] metrics_open is set for
+a local Prometheus. The sales figures (how much the station sold today, and since the daemon
+started) go only with the token or such a session, never to an anonymous client.
 """
 
 from __future__ import annotations
@@ -16,13 +21,34 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from domain.model import Role
+
 if TYPE_CHECKING:
+    from edge.config import Api
     from edge.station import Station
+
+#: Roles whose session may read every metric, sales included: those who read the books.
+SALES_READERS = frozenset({Role.MANAGER, Role.FINANCE, Role.ADMIN})
+
+
+def sees_sales(role: Role) -> bool:
+    return role in SALES_READERS
+
+
+def metrics_token(api: Api) -> str | None:
+    """The scrape token from [api] metrics_token_file (checked when the config was read)."""
+    if api.metrics_token_file is None:
+        return None
+    token = api.metrics_token_file.read_text("utf-8").strip()
+    if not token:
+        raise ValueError(f"{api.metrics_token_file} holds no token")
+    return token
 
 
 class StationCollector(Collector):
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: Station, *, sales: bool) -> None:
         self.station = station
+        self.sales = sales
 
     def collect(self) -> Iterator[Metric]:
         station = self.station
@@ -42,17 +68,19 @@ class StationCollector(Collector):
         noise = CounterMetricFamily("forecourt_line_noise",
                                     "malformed frames or garbage seen on the line",
                                     labels=["line"])
-        for line_id, line in station.forecourt.lines.items():
-            bus = line.stats.bus
-            exchanges.add_metric([line_id], float(bus.exchanges))
-            timeouts.add_metric([line_id], float(bus.timeouts))
-            noise.add_metric([line_id], float(station.forecourt.line_noise.get(line_id, 0)))
+        for line_id, health in station.forecourt.line_health().items():
+            for family, key in ((exchanges, "exchanges"), (timeouts, "timeouts"),
+                                (noise, "noise")):
+                value = health.get(key)
+                if isinstance(value, int | float):
+                    family.add_metric([line_id], float(value))
         yield exchanges
         yield timeouts
         yield noise
-        yield CounterMetricFamily("forecourt_sales_recorded",
-                                  "sales recorded since the daemon started",
-                                  value=float(station.ledger.sales_recorded))
+        if self.sales:
+            yield CounterMetricFamily("forecourt_sales_recorded",
+                                      "sales recorded since the daemon started",
+                                      value=float(station.ledger.sales_recorded))
         yield GaugeMetricFamily("forecourt_store_writable",
                                 "1 when sales can be recorded (0: authorizations refused)",
                                 value=1.0 if station.ledger.writable else 0.0)
@@ -74,7 +102,8 @@ class StationCollector(Collector):
         for reason, count in logins.failures().items():
             failed.add_metric([reason], float(count))
         yield failed
-        yield from self._today(station)
+        if self.sales:
+            yield from self._today(station)
         if station.link is not None:
             yield GaugeMetricFamily("forecourt_cloud_connected", "1 while the MQTT link is up",
                                     value=1.0 if station.link.connected else 0.0)
@@ -110,7 +139,7 @@ class StationCollector(Collector):
         yield count
 
 
-def render_metrics(station: Station) -> tuple[bytes, str]:
+def render_metrics(station: Station, *, sales: bool) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StationCollector(station))
+    registry.register(StationCollector(station, sales=sales))
     return generate_latest(registry), CONTENT_TYPE_LATEST

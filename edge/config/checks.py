@@ -7,18 +7,14 @@ dropping the entry in question.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import NamedTuple
 
 from domain.config_reader import Findings, one_of, quote
+from drivers import registry
 
 from .model import Grade, Line, Nozzle, Pump
-
-MAX_PUMPS_PER_LINE = 32  # DART addresses 0x50..0x6F
-MAX_PRICE_DIGITS = 6  # DART carries a unit price as 3 bytes of packed BCD
 
 
 class Name(NamedTuple):
@@ -59,25 +55,18 @@ def _duplicate_names(parts: Parts, findings: Findings) -> None:
     _duplicates(parts.pump_numbers, "number", findings)
 
 
-def _shared_ports(parts: Parts, findings: Findings) -> None:
-    ports: dict[str, Line] = {}
+def _shared_resources(parts: Parts, findings: Findings) -> None:
+    # One owner per bus: two lines on one serial port (or one UDP port) would talk over each
+    # other.
+    owners: dict[str, Line] = {}
     for line in parts.lines:
-        # One owner per bus: two lines on one port would talk over each other. Each loop://
-        # is a separate loopback, so it may repeat.
-        if line.port != "loop://":
-            owner = ports.setdefault(line.port, line)
+        if line.settings is None:
+            continue  # refused; its problems are reported already
+        for key, resource in registry.driver(line.protocol).resources(line):
+            owner = owners.setdefault(resource, line)
             if owner is not line:
-                message = f"{line.port} is already used by line {owner.id}"
-                findings.error(f"{line.where}.port", message)
-
-
-def _shared_addresses(parts: Parts, findings: Findings) -> None:
-    addresses: dict[tuple[str, int], Pump] = {}
-    for pump in parts.pumps:
-        owner = addresses.setdefault((pump.line, pump.address), pump)
-        if owner is not pump:
-            message = f"0x{pump.address:02X} is already used by pump {owner.number} on {pump.line}"
-            findings.error(f"{pump.where}.address", message)
+                findings.error(f"{line.where}.{key}",
+                               f"{resource} is already used by line {owner.id}")
 
 
 def _unknown_lines(parts: Parts, findings: Findings) -> None:
@@ -88,16 +77,18 @@ def _unknown_lines(parts: Parts, findings: Findings) -> None:
             findings.error(f"{pump.where}.line", f"no line {quote(pump.line)} (lines: {known})")
 
 
-def _line_loads(parts: Parts, findings: Findings) -> None:
-    load = Counter(pump.line for pump in parts.pumps)
+def _protocol_checks(parts: Parts, findings: Findings) -> None:
+    """Each line's driver checks its pumps: addresses, how many a line takes, the nozzles the
+    protocol can address, the prices the pumps can show."""
+    prices = {grade.code: grade.price for grade in parts.grades}
     for line in parts.lines:
-        count = load[line.id]
-        if count > MAX_PUMPS_PER_LINE:
-            message = f"{count} pumps on {line.id}; a DART line has {MAX_PUMPS_PER_LINE} at most"
-            findings.error(line.where, message)
-        elif count == 0:
+        on_line = [pump for pump in parts.pumps if pump.line == line.id]
+        if not on_line:
             # A warning, not an error: a spare port wired for later pumps harms no sale.
-            findings.warn(line.where, f"no pump is on line {line.id}; its port stays closed")
+            findings.warn(line.where, f"no pump is on line {line.id}; it stays closed")
+            continue
+        pumps = [pump for pump in on_line if pump.settings is not None]
+        registry.driver(line.protocol).check(line, pumps, prices, findings)
 
 
 def _nozzles(parts: Parts) -> list[tuple[Pump, Nozzle]]:
@@ -114,12 +105,14 @@ def _unknown_grades(parts: Parts, findings: Findings) -> None:
 
 
 def _duplicate_nozzles(parts: Parts, findings: Findings) -> None:
-    numbers: dict[int, Pump] = {}
+    numbers: dict[int, tuple[Pump, Nozzle]] = {}
     for pump, nozzle in _nozzles(parts):
-        owner = numbers.setdefault(nozzle.number, pump)
-        if owner is not pump:
-            message = f"{nozzle.number} is already used on pump {owner.number}"
-            findings.error(f"{nozzle.where}.number", message)
+        owner, first = numbers.setdefault(nozzle.number, (pump, nozzle))
+        if first is nozzle:
+            continue
+        place = "this pump" if owner is pump else f"pump {owner.number}"
+        findings.error(f"{nozzle.where}.number",
+                       f"{nozzle.number} is already used on {place} ({first.where})")
     for pump in parts.pumps:
         logical: dict[int, Nozzle] = {}
         for nozzle in pump.nozzles:
@@ -129,34 +122,13 @@ def _duplicate_nozzles(parts: Parts, findings: Findings) -> None:
                 findings.error(f"{nozzle.where}.logical", message)
 
 
-def _prices_fit_pumps(parts: Parts, findings: Findings) -> None:
-    # A pump with the wrong price decimals shows every price ten times off, so a price the
-    # pump cannot show exactly is refused before it reaches the pump.
-    prices = {grade.code: grade.price for grade in parts.grades}
-    for pump, nozzle in _nozzles(parts):
-        price = prices.get(nozzle.grade)
-        if price is None:
-            continue
-        places = pump.decimals.price
-        units = price.scaleb(places)
-        grade = f"grade {quote(nozzle.grade)} costs {price}"
-        if units != units.to_integral_value():
-            message = f"{grade}, finer than pump {pump.number} shows (decimals.price = {places})"
-            findings.error(nozzle.where, message)
-        elif units >= Decimal(10) ** MAX_PRICE_DIGITS:
-            message = f"{grade}, more than pump {pump.number} shows ({MAX_PRICE_DIGITS} digits)"
-            findings.error(nozzle.where, message)
-
-
 CHECKS: tuple[Callable[[Parts, Findings], None], ...] = (
     _duplicate_names,
-    _shared_ports,
-    _shared_addresses,
+    _shared_resources,
     _unknown_lines,
-    _line_loads,
+    _protocol_checks,
     _unknown_grades,
     _duplicate_nozzles,
-    _prices_fit_pumps,
 )
 
 

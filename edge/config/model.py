@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from domain.equipment import Authorize as _Authorize
+from domain.equipment import LineConfig, NozzleConfig, PumpConfig
+from domain.fuelling import Decimals
 
 if TYPE_CHECKING:  # the device sections live in their own modules, which import this one
     from .printer import Printer
@@ -20,25 +23,13 @@ if TYPE_CHECKING:  # the device sections live in their own modules, which import
     from .voice import VoiceConfig
 
 
-class Authorize(StrEnum):
-    """Who releases a pump for a sale."""
-
-    ATTENDANT = "attendant"  # every sale is authorized from the console or by a cloud order
-    AUTO = "auto"  # the pump is authorized on nozzle lift unless the nozzle is reserved
-
-
-class Protocol(StrEnum):
-    """Pump protocols a line can speak."""
-
-    DART = "dart"
-
-
-class Parity(StrEnum):
-    """Serial parity; the values are pyserial's PARITY_* constants."""
-
-    NONE = "N"
-    EVEN = "E"
-    ODD = "O"
+# Pumps, nozzles and lines are protocol-neutral records (domain/equipment.py); each protocol's
+# own keys live in the driver's settings object.
+Authorize = _Authorize
+Line = LineConfig
+Pump = PumpConfig
+Nozzle = NozzleConfig
+PumpDecimals = Decimals
 
 
 @dataclass(frozen=True)
@@ -67,6 +58,14 @@ class Api:
     pin_lockout: timedelta = timedelta(minutes=15)
     # Wrong PINs from one address, whatever the names, before it must wait (docs/security.md).
     pin_address_attempts: int = 20
+    # The largest request body or WebSocket message, in bytes: larger is refused unread.
+    max_request: int = 64 * 1024
+    # Host names and addresses the API answers to besides its own (the Host allow-list).
+    allowed_hosts: tuple[str, ...] = ()
+    # A file holding the bearer token a Prometheus scraper sends for GET /metrics.
+    metrics_token_file: Path | None = None
+    # /metrics without a token, for a local Prometheus (sales figures still need one).
+    metrics_open: bool = False
 
     @property
     def listen(self) -> str:
@@ -81,50 +80,6 @@ class Grade:
     name: str
     price: Decimal  # per litre, until a price schedule changes it
     where: str = field(default="", compare=False, repr=False)  # its place in the file
-
-
-@dataclass(frozen=True)
-class Line:
-    """One RS-485 bus with one owner: the controller polls its pumps one request at a time."""
-
-    id: str
-    port: str  # a pyserial URL
-    protocol: Protocol = Protocol.DART
-    baudrate: int = 9600
-    parity: Parity = Parity.ODD
-    reply_timeout: timedelta = timedelta(milliseconds=25)
-    poll_interval: timedelta = timedelta(0)
-    retries: int = 3
-    offline_after: int = 3
-    where: str = field(default="", compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class PumpDecimals:
-    """Where the pump puts the decimal point: DART carries integers in pump units."""
-
-    volume: int = 2
-    amount: int = 2
-    price: int = 2
-
-
-@dataclass(frozen=True)
-class Nozzle:
-    number: int  # station-wide, as painted: "1号枪"
-    logical: int  # index on its pump, 1..15
-    grade: str  # a grade code
-    where: str = field(default="", compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Pump:
-    number: int
-    line: str
-    address: int
-    nozzles: tuple[Nozzle, ...]
-    authorize: Authorize = Authorize.ATTENDANT
-    decimals: PumpDecimals = PumpDecimals()
-    where: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -143,9 +98,17 @@ class Sync:
 
 @dataclass(frozen=True)
 class Controller:
-    price_readback: bool = True
     sale_check_tolerance_steps: int = 1
+    # An authorization whose nozzle is not lifted in this time is taken back (every source).
     lift_timeout: timedelta = timedelta(seconds=180)
+    # Figures no pump can produce take it out of service (docs/runbook.md, "pump out of
+    # service"): beyond the preset by more than the overrun, faster than the maximum flow.
+    preset_overrun_volume: Decimal = Decimal("0.5")
+    preset_overrun_amount: Decimal = Decimal("5")
+    max_flow_lpm: Decimal = Decimal("130")
+    # A pump whose finished filling cannot be read is still asked; after this long it is also
+    # shown out of service so that a person looks at it.
+    unreadable_after: timedelta = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from drivers import registry
+
 from .model import Line, Pump, StationConfig
 from .printer import describe_printer
 
@@ -17,17 +19,15 @@ def span(duration: timedelta) -> str:
 
 
 def _line(line: Line) -> str:
-    return (
-        f"Line {line.id}: {line.port}, {line.protocol} at {line.baudrate} baud 8{line.parity}1,"
-        f" reply timeout {span(line.reply_timeout)}, poll gap {span(line.poll_interval)},"
-        f" {line.retries} retries, offline after {line.offline_after} missed polls"
-    )
+    return f"Line {line.id}: {registry.driver(line.protocol).describe_line(line)}"
 
 
 def _pump(pump: Pump, config: StationConfig) -> list[str]:
     d = pump.decimals
+    pump_line = config.line(pump.line)
     lines = [
-        f"  Pump {pump.number}: address 0x{pump.address:02X}, {pump.authorize} authorization,"
+        f"  Pump {pump.number}: {registry.driver(pump_line.protocol).describe_pump(pump)},"
+        f" {pump.authorize} authorization,"
         f" decimals volume {d.volume} amount {d.amount} price {d.price}"
     ]
     for nozzle in sorted(pump.nozzles, key=lambda n: n.logical):
@@ -48,8 +48,7 @@ def describe(config: StationConfig) -> str:
         f"Storage: {config.storage.path}",
         f"Console: http://{api.listen}/ (sessions last {span(api.session_ttl)};"
         f" {api.pin_lockout_attempts} wrong PINs lock a user out for {span(api.pin_lockout)})",
-        f"Controller: price read-back {'on' if c.price_readback else 'off'},"
-        f" sale check tolerance {c.sale_check_tolerance_steps} step(s),"
+        f"Controller: sale check tolerance {c.sale_check_tolerance_steps} step(s),"
         f" authorization waits {span(c.lift_timeout)} for a nozzle lift",
         "Grades:",
         *(f"  {g.code}: {g.name} at {g.price}" for g in config.grades),

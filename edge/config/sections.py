@@ -11,16 +11,20 @@ checks.py, and its keys in docs/config.md (a test compares them with what the pa
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from domain.config_reader import REQUIRED, Findings, Table
-from domain.config_values import broker_url, listen_address, serial_port, time_zone
+from domain.config_reader import REQUIRED, Findings, Table, one_of, quote
+from domain.config_values import broker_url, listen_address, time_zone
+from domain.equipment import MAX_DECIMALS, Driver
+from drivers import registry
 
 from .checks import Name, Parts, run_checks
 from .model import (
@@ -30,8 +34,6 @@ from .model import (
     Grade,
     Line,
     Nozzle,
-    Parity,
-    Protocol,
     Pump,
     PumpDecimals,
     Station,
@@ -48,16 +50,15 @@ T = TypeVar("T")
 _STATION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # it goes into MQTT topics
 _LINE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # it goes into metrics labels and logs
 _GRADE_CODE = re.compile(r"[A-Za-z0-9-]{1,16}")  # "-10" is a winter diesel grade
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 
 _MS = timedelta(milliseconds=1)
 _SECOND = timedelta(seconds=1)
 _MINUTE = timedelta(minutes=1)
 
-# DART: one bus addresses 0x50..0x6F, that is 32 pumps; a pump has logical nozzles 1..15.
-DART_FIRST_ADDRESS = 0x50
-DART_LAST_ADDRESS = 0x6F
+# The protocols' own limits on logical nozzles are the drivers' checks; this only keeps
+# nonsense out of the file.
 MAX_LOGICAL_NOZZLE = 15
-MAX_DECIMALS = 3
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,14 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
     station_table = root.table("station", required=True)
     station = _station(station_table) if station_table else None
     storage = _storage(root.table_or_empty("storage"), ctx)
-    api = _api(root.table_or_empty("api"))
+    api = _api(root.table_or_empty("api"), ctx)
     grade_tables = root.tables("grades", required=True)
     line_tables = root.tables("lines", required=True)
     grades = _each(grade_tables, _grade)
     lines = _each(line_tables, _line)
     pump_tables = root.tables("pumps", required=True, label="number")
-    pumps = _each(pump_tables, _pump)
+    protocols = {line.id: line.protocol for line in lines}
+    pumps = _each(pump_tables, lambda table: _pump(table, protocols))
     sync_table = root.table("sync")
     sync = _sync(sync_table, ctx) if sync_table else None
     controller = _controller(root.table_or_empty("controller"))
@@ -166,16 +168,24 @@ def _storage(t: Table, ctx: Context) -> Storage | None:
     return Storage(path=path)
 
 
-def _api(t: Table) -> Api | None:
+def _api(t: Table, ctx: Context) -> Api | None:
     listen = t.parsed("listen", listen_address, (Api.host, Api.port))
     session_ttl = t.duration("session_ttl_minutes", _MINUTE, Api.session_ttl, low=5, high=10080)
     attempts = t.integer("pin_lockout_attempts", Api.pin_lockout_attempts, low=1, high=100)
     lockout = t.duration("pin_lockout_minutes", _MINUTE, Api.pin_lockout, low=1, high=1440)
     address_attempts = t.integer("pin_address_attempts", Api.pin_address_attempts,
                                  low=1, high=1000)
+    max_request = t.integer("max_request_kib", Api.max_request // 1024, low=1, high=16384)
+    allowed_hosts = _allowed_hosts(t)
+    metrics_token_file = _file(t, "metrics_token_file", ctx)
+    _private(t, "metrics_token_file", metrics_token_file, ctx)
+    metrics_open = t.boolean("metrics_open", Api.metrics_open)
     t.done()
+    if metrics_token_file is not None and ctx.check_files:
+        _check_token(t, "metrics_token_file", metrics_token_file)
     if (listen is None or session_ttl is None or attempts is None or lockout is None
-            or address_attempts is None):
+            or address_attempts is None
+            or max_request is None or allowed_hosts is None or metrics_open is None):
         return None
     return Api(
         host=listen[0],
@@ -184,7 +194,53 @@ def _api(t: Table) -> Api | None:
         pin_lockout_attempts=attempts,
         pin_lockout=lockout,
         pin_address_attempts=address_attempts,
+        max_request=max_request * 1024,
+        allowed_hosts=allowed_hosts,
+        metrics_token_file=metrics_token_file,
+        metrics_open=metrics_open,
     )
+
+
+def _allowed_hosts(t: Table) -> tuple[str, ...] | None:
+    # An array of strings; Table has no getter for arrays (see tanks.py's _raw).
+    raw = t._value("allowed_hosts", (list,), "an array of host names", required=False)
+    if raw is None:
+        return () if not t.has("allowed_hosts") else None
+    assert isinstance(raw, list)
+    hosts = []
+    for index, item in enumerate(raw):
+        try:
+            hosts.append(_host_name(item))
+        except ValueError as exc:
+            t.error(f"allowed_hosts[{index}]", str(exc))
+            return None
+    return tuple(hosts)
+
+
+def _host_name(value: object) -> str:
+    """A host name or an IP address as a Host header carries it, lowercased, no port."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a host name like \"station.local\", got {value!r}")
+    bare = value.strip().lower().removesuffix(".")
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        if _HOST_NAME.fullmatch(bare):
+            return bare
+    raise ValueError(f"{value!r} is not a host name or an IP address (no port, no scheme)")
+
+
+def _check_token(t: Table, key: str, path: Path) -> None:
+    """A token file holds one token worth the name (its mode is `_private`'s)."""
+    try:
+        token = path.read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        t.error(key, f"{path} cannot be read: {exc}")
+        return
+    if len(token) < 16 or any(c.isspace() for c in token):
+        t.error(key, f"{path} must hold one token of at least 16 characters, no spaces")
 
 
 def _grade(t: Table) -> Grade | None:
@@ -199,67 +255,67 @@ def _grade(t: Table) -> Grade | None:
 
 def _line(t: Table) -> Line | None:
     line_id = t.text("id", pattern=_LINE_ID, rule='letters, digits, "_" and "-", 1 to 32')
-    port = t.parsed("port", serial_port)
-    protocol = t.choice("protocol", Protocol, Line.protocol)
-    baudrate = t.integer("baudrate", Line.baudrate, low=0, high=10**6, choices=(9600, 19200))
-    parity = t.choice("parity", Parity, Line.parity)
-    reply_timeout = t.duration("reply_timeout_ms", _MS, Line.reply_timeout, low=5, high=1000)
-    poll_interval = t.duration("poll_interval_ms", _MS, Line.poll_interval, low=0, high=10000)
-    retries = t.integer("retries", Line.retries, low=1, high=10)
-    offline_after = t.integer("offline_after", Line.offline_after, low=1, high=100)
+    protocol = t.text("protocol", "dart")
+    driver = _driver(t, protocol)
+    settings = driver.read_line(t) if driver is not None else None
+    if driver is None:
+        t.skip_rest()
     t.done()
-    if (
-        line_id is None
-        or port is None
-        or protocol is None
-        or baudrate is None
-        or parity is None
-        or reply_timeout is None
-        or poll_interval is None
-        or retries is None
-        or offline_after is None
-    ):
+    if line_id is None or protocol is None or driver is None:
         return None
-    return Line(
-        id=line_id,
-        port=port,
-        protocol=protocol,
-        baudrate=baudrate,
-        parity=parity,
-        reply_timeout=reply_timeout,
-        poll_interval=poll_interval,
-        retries=retries,
-        offline_after=offline_after,
-        where=t.where,
-    )
+    # A line whose protocol keys were refused is still returned (the problems are recorded,
+    # so no StationConfig is made): its pumps are then checked against it all the same.
+    return Line(id=line_id, protocol=protocol, settings=settings, where=t.where)
 
 
-def _pump(t: Table) -> Pump | None:
+def _driver(t: Table, protocol: str | None) -> Driver | None:
+    if protocol is None:
+        return None
+    try:
+        return registry.driver(protocol)
+    except KeyError:
+        t.error("protocol", f"{quote(protocol)} is not a protocol this station drives "
+                            f"({one_of(registry.names())})")
+        return None
+
+
+def _pump_keys(t: Table) -> frozenset[str]:
+    keys: set[str] = set()
+    for name in registry.names():
+        scratch = t.scratch()
+        registry.driver(name).read_pump(scratch)
+        keys |= scratch.asked
+    return frozenset(keys)
+
+
+def _pump(t: Table, protocols: Mapping[str, str]) -> Pump | None:
     number = t.integer("number", low=1, high=999)
     line = t.text("line")
-    address = t.integer(
-        "address", low=DART_FIRST_ADDRESS, high=DART_LAST_ADDRESS, as_hex=True
-    )
     authorize = t.choice("authorize", Authorize, Pump.authorize)
     decimals = _decimals(t.table_or_empty("decimals"))
     # Nozzles are read one by one: a bad nozzle does not hide problems of its neighbours.
     nozzles = _each(t.tables("nozzles", required=True), _nozzle)
+    # The pump's protocol keys (address, node...) are its line's driver's to read; a pump on an
+    # unknown line is reported as such (checks.py), its protocol keys unread.
+    protocol = protocols.get(line) if line is not None else None
+    driver = _driver(t, protocol) if protocol is not None else None
+    settings = driver.read_pump(t) if driver is not None else None
+    if driver is None:
+        # Its line (hence its protocol) is unknown: keys some protocol takes are let pass,
+        # anything else is still reported.
+        t.allow(_pump_keys(t))
     t.done()
-    if (
-        number is None
-        or line is None
-        or address is None
-        or authorize is None
-        or decimals is None
-    ):
+    if number is None or line is None or authorize is None or decimals is None:
         return None
+    # A pump on an unknown line, or whose protocol keys were refused, is still returned so
+    # that the cross-field checks see it (no StationConfig is made with problems recorded).
     return Pump(
         number=number,
         line=line,
-        address=address,
         nozzles=tuple(nozzles),
         authorize=authorize,
         decimals=decimals,
+        settings=settings,
         where=t.where,
     )
 
@@ -345,18 +401,35 @@ def _sync(t: Table, ctx: Context) -> Sync | None:
 
 
 def _controller(t: Table) -> Controller | None:
-    price_readback = t.boolean("price_readback", Controller.price_readback)
+    c = Controller
+    if t.has("price_readback"):
+        # Each pump is asked whether it answers the read-back; the switch is per pump now.
+        t.peek("price_readback")
+        t.skip_rest()
+        t.error("price_readback", "moved: pumps are asked whether they answer the price "
+                                  "read-back; to turn it off for one pump, set "
+                                  "price_readback = false in its [[pumps]] entry")
     tolerance = t.integer(
-        "sale_check_tolerance_steps", Controller.sale_check_tolerance_steps, low=0, high=100
+        "sale_check_tolerance_steps", c.sale_check_tolerance_steps, low=0, high=100
     )
-    lift_timeout = t.duration(
-        "lift_timeout_seconds", _SECOND, Controller.lift_timeout, low=10, high=3600
-    )
+    lift_timeout = t.duration("lift_timeout_seconds", _SECOND, c.lift_timeout, low=10, high=3600)
+    overrun_volume = t.decimal("preset_overrun_litres", c.preset_overrun_volume,
+                               low=Decimal(0), high=Decimal(100))
+    overrun_amount = t.decimal("preset_overrun_yuan", c.preset_overrun_amount,
+                               low=Decimal(0), high=Decimal(1000))
+    max_flow = t.decimal("max_flow_litres_per_minute", c.max_flow_lpm,
+                         low=Decimal(1), high=Decimal(1000))
+    unreadable = t.duration("unreadable_fill_seconds", _SECOND, c.unreadable_after,
+                            low=5, high=3600)
     t.done()
-    if price_readback is None or tolerance is None or lift_timeout is None:
+    if (tolerance is None or lift_timeout is None or overrun_volume is None
+            or overrun_amount is None or max_flow is None or unreadable is None):
         return None
     return Controller(
-        price_readback=price_readback,
         sale_check_tolerance_steps=tolerance,
         lift_timeout=lift_timeout,
+        preset_overrun_volume=overrun_volume,
+        preset_overrun_amount=overrun_amount,
+        max_flow_lpm=max_flow,
+        unreadable_after=unreadable,
     )
