@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--protocol",
-        choices=("dart", "gilbarco"),
+        choices=("dart", "gilbarco", "ifsf"),
         default="dart",
-        help="the pumps' protocol (dart); --protocol gilbarco --help lists Gilbarco's options",
+        help="the pumps' protocol (dart); --protocol gilbarco --help lists Gilbarco's options, "
+        "--protocol ifsf --help IFSF's",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -199,6 +200,12 @@ def main(argv: list[str]) -> int:
         from simulator.gilbarco.cli import main as gilbarco_main
 
         return gilbarco_main(argv)
+    from simulator.ifsf.cli import wants_ifsf
+
+    if wants_ifsf(argv):
+        from simulator.ifsf.cli import main as ifsf_main
+
+        return ifsf_main(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
