@@ -12,10 +12,11 @@ from collections.abc import Mapping
 
 from domain.equipment import Driver
 from drivers.dart.driver import DRIVER as DART
+from drivers.gilbarco.driver import DRIVER as GILBARCO
 
 __all__ = ["DRIVERS", "driver", "names"]
 
-DRIVERS: Mapping[str, Driver] = {d.name: d for d in (DART,)}
+DRIVERS: Mapping[str, Driver] = {d.name: d for d in (DART, GILBARCO)}
 
 
 def driver(name: str) -> Driver:
