@@ -1,10 +1,11 @@
 """The station's voice: hub messages in, spoken announcements out (docs/voice.md).
 
-Wiring, in the daemon (the announcer is an async context manager; leaving it stops the voice):
+Wiring, in the daemon (the announcer is an async context manager; leaving it stops the voice;
+its loops are a peripheral service of the daemon's supervisor, restarted should they die):
 
     if cfg.voice is not None and cfg.voice.enabled:
         announcer = await stack.enter_async_context(
-            Announcer.for_station(cfg.voice, cfg, ledger, clock=clock))
+            Announcer.for_station(cfg.voice, cfg, ledger, clock=clock, services=services))
 
 It listens to the hub and says:
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from drivers.voice import Announcement, Priority, Speaker, VoiceAlarm, phrases
 from edge.hub import EventHub, Message, Subscription
+from edge.services import Service, Services
 
 if TYPE_CHECKING:
     from edge.config import StationConfig
@@ -181,42 +183,53 @@ class AuthorizedWatch:
 
 class Announcer:
     def __init__(self, hub: EventHub, speaker: Speaker, *, grades: Mapping[str, str],
-                 lookup: OrderLookup | None = None) -> None:
+                 lookup: OrderLookup | None = None, services: Services | None = None) -> None:
         self.hub = hub
         self.speaker = speaker
         self.phrasebook = Phrasebook(grades)
         self._watch = AuthorizedWatch()
         self._lookup = lookup
         self._stack = AsyncExitStack()
-        self._task: asyncio.Task[None] | None = None
+        self._services = services
+        self._service: Service | None = None
+        self._subscription: Subscription | None = None
 
     @classmethod
     def for_station(cls, voice: VoiceConfig, config: StationConfig, ledger: Ledger, *,
-                    clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Announcer:
+                    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                    services: Services | None = None) -> Announcer:
         """The daemon's announcer: alarms go to the event log as `voice.alarm` events."""
         speaker = Speaker(voice.speech, zone=config.station.zone, clock=clock,
                           on_alarm=alarm_recorder(ledger.append_event))
         return cls(ledger.hub, speaker, grades={g.code: g.name for g in config.grades},
-                   lookup=LedgerLookup(ledger))
+                   lookup=LedgerLookup(ledger), services=services)
 
     async def __aenter__(self) -> Announcer:
         try:
-            await self._stack.enter_async_context(self.speaker)
-            subscription = await self._stack.enter_async_context(self.hub.subscribe())
+            await self._stack.enter_async_context(self.speaker.opened())
+            # Entered once: what is published while the loops restart waits in it.
+            self._subscription = await self._stack.enter_async_context(self.hub.subscribe())
+            services = self._services
+            if services is None:  # used on its own: a supervisor of its own
+                services = await self._stack.enter_async_context(Services())
+            self._service = services.peripheral("voice", self.run)
         except BaseException:
             await self._stack.aclose()
             raise
-        self._task = asyncio.get_running_loop().create_task(
-            self._listen(subscription), name="announcer")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._service is not None:
+            await self._service.stop()
         await self._stack.aclose()
+
+    async def run(self) -> None:
+        """The voice's loops, until cancelled: the speaker's worker and the hub's listener."""
+        assert self._subscription is not None, "entered first"
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self.speaker.run(), name="voice-speaker")
+            loops.create_task(self._listen(self._subscription), name="voice-listener")
 
     async def _listen(self, subscription: Subscription) -> None:
         while True:

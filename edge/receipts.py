@@ -6,14 +6,15 @@ POST /api/v1/sales/{id}/receipt) prints or reprints one, `preview` draws one as 
 `print_document` prints anything else laid out as a `Document` (shift reports).
 
 The printer never holds anything up: jobs are spooled to disk and printed by the queue's own
-thread. A printer that is off, out of paper or unreachable becomes a `printer.alarm` event
+thread. Its loops (alarms, following sales) are a peripheral service of the daemon
+(edge/services.py): should they die they are restarted, and health says degraded meanwhile. A printer that is off, out of paper or unreachable becomes a `printer.alarm` event
 (and one log line per change), and its jobs wait in the spool, across restarts, until it
 prints again or they expire.
 
 Wiring, in the daemon (`printer` is the parsed [printer] section):
 
     receipts = await stack.enter_async_context(
-        ReceiptService.for_station(config, printer, ledger))
+        ReceiptService.for_station(config, printer, ledger, services=services))
     ...
     outcome = await receipts.print_sale(station.sale_view(sale))   # the API
 """
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -55,6 +56,7 @@ from edge.config import StationConfig
 from edge.config.printer import Printer
 from edge.hub import EventHub, Message, Subscription
 from edge.ledger import Ledger
+from edge.services import Service, Services
 
 __all__ = [
     "PrintOutcome",
@@ -202,6 +204,7 @@ class ReceiptService:
         connect: Callable[[], EscposPrinter] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         backoff: Backoff | None = None,
+        services: Services | None = None,
     ) -> None:
         self.printer = printer
         self.station = station
@@ -215,7 +218,9 @@ class ReceiptService:
         self._queue: PrintQueue | None = None
         self._broken: str | None = None  # why there is no queue (the spool is unusable)
         self._alarms: asyncio.Queue[PrinterAlarm] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._services = services
+        self._service: Service | None = None
+        self._subscription: Subscription | None = None
         self._stack = contextlib.AsyncExitStack()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._printed: OrderedDict[str, None] = OrderedDict()
@@ -223,8 +228,10 @@ class ReceiptService:
     @classmethod
     def for_station(cls, config: StationConfig, printer: Printer, ledger: Ledger, *,
                     clock: Callable[[], datetime] = _utc_now,
-                    connect: Callable[[], EscposPrinter] | None = None) -> ReceiptService:
-        """The service as the daemon runs it: alarms into the ledger, sales from its hub."""
+                    connect: Callable[[], EscposPrinter] | None = None,
+                    services: Services | None = None) -> ReceiptService:
+        """The service as the daemon runs it: alarms into the ledger, sales from its hub, its
+        loops under the daemon's `services` (a peripheral: restarted if they die)."""
 
         async def find_order(order_id: str) -> Order | None:
             return await ledger.read(ledger.store.get_order, order_id)
@@ -232,7 +239,7 @@ class ReceiptService:
         return cls(printer, ReceiptStation.from_config(config),
                    spool=printer.spool_dir(config.storage.path), hub=ledger.hub,
                    append_event=ledger.append_event, find_order=find_order, clock=clock,
-                   connect=connect)
+                   connect=connect, services=services)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -257,10 +264,14 @@ class ReceiptService:
                 log.info("printer %s: %d job(s) left in the spool from before",
                          p.target, len(self._queue.pending()))
         try:
-            self._spawn(self._record_alarms(), "printer-alarms")
             if self._hub is not None and p.auto_print:
-                subscription = await self._stack.enter_async_context(self._hub.subscribe())
-                self._spawn(self._follow_sales(subscription), "receipts-follow-sales")
+                # Entered once: sales that complete while the loops restart wait in it.
+                self._subscription = await self._stack.enter_async_context(
+                    self._hub.subscribe())
+            services = self._services
+            if services is None:  # used on its own: a supervisor of its own
+                services = await self._stack.enter_async_context(Services())
+            self._service = services.peripheral("printer", self.run)
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -268,24 +279,22 @@ class ReceiptService:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._stop_tasks(lambda name: name != "printer-alarms")
+        if self._service is not None:
+            await self._service.stop()
         if self._queue is not None:
             await asyncio.to_thread(self._queue.close)
         await asyncio.sleep(0)  # alarms the worker handed over before stopping
-        await self._stop_tasks(lambda name: True)
         while not self._alarms.empty():
             await self._record(self._alarms.get_nowait())
         await self._stack.aclose()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
-
-    async def _stop_tasks(self, which: Callable[[str], bool]) -> None:
-        stopping = [t for t in self._tasks if which(t.get_name())]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
-        self._tasks = [t for t in self._tasks if t not in stopping]
+    async def run(self) -> None:
+        """The service's loops, until cancelled: alarms into events, sales into receipts."""
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self._record_alarms(), name="printer-alarms")
+            if self._subscription is not None:
+                loops.create_task(self._follow_sales(self._subscription),
+                                  name="receipts-follow-sales")
 
     # -- alarms ------------------------------------------------------------------------------
 

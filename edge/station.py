@@ -5,6 +5,12 @@ happens per pump as it answers), then serve the API and tell systemd we are read
 Stop (SIGTERM/SIGINT): stop taking requests, cancel the pump jobs (a sale being written finishes
 in the ledger's thread: its transaction commits or rolls back whole), close the lines and the
 store, exit 0.
+
+Every long-running service runs under one supervisor (`edge/services.py`): the API, the store
+probe and the watchdog are critical (one that dies stops the station in the same order, and
+`run()` raises `ServiceFailed`: exit 1, systemd restarts it); the printer, voice, tank gauges,
+cloud link feed, app orders, price schedules and housekeeping are peripheral (restarted in place,
+health `degraded` meanwhile).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from edge.orders import Orders
 from edge.outbox import LedgerOutbox
 from edge.pricing import PriceScheduler
 from edge.receipts import ReceiptService
+from edge.services import ServiceFailed, Services, ServiceState
 from edge.shifts import ShiftService, nozzle_grades
 from edge.store import Store, StoreUnavailable
 from edge.tanks import TankMonitor
@@ -77,6 +84,7 @@ class Station:
         self.notifier = SystemdNotifier()
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
+        self.services = Services(on_fatal=self._service_failed)
         self.store: Store
         self.ledger: Ledger
         self.forecourt: Forecourt
@@ -100,7 +108,8 @@ class Station:
     async def health(self) -> dict[str, Any]:
         lines = self.forecourt.lines_online()
         backlog = await self.ledger.read(self.store.outbox_backlog)
-        degraded = not self.ledger.writable or not all(line["online"] for line in lines)
+        degraded = (not self.ledger.writable or not all(line["online"] for line in lines)
+                    or bool(self.services.degraded()))
         body: dict[str, Any] = {
             "status": "degraded" if degraded else "ok",
             "station_id": self.config.station.id,
@@ -114,10 +123,15 @@ class Station:
             "printer": self.receipts.status() if self.receipts is not None else None,
             "clock": {"steps": self.clock_watch.steps,
                       "last_step_seconds": self.clock_watch.last_step},
+            "services": self.services.views(),
         }
         return body
 
     def request_stop(self) -> None:
+        self._stop.set()
+
+    def _service_failed(self, failure: ServiceFailed) -> None:
+        # A critical service died: stop in the same order as for SIGTERM; run() then raises.
         self._stop.set()
 
     async def run(self, *, install_signals: bool = True) -> None:
@@ -148,6 +162,9 @@ class Station:
             except StoreUnavailable as exc:
                 log.error("cannot open the first shift now (%s); it opens on first use", exc)
             async with contextlib.AsyncExitStack() as stack:
+                # Entered first, left last: every component below runs its loops under it and
+                # stops them as it is left.
+                services = await stack.enter_async_context(self.services)
                 forecourt = await stack.enter_async_context(
                     Forecourt(cfg, self.ledger, clock=self.clock))
                 self.forecourt = forecourt
@@ -155,25 +172,26 @@ class Station:
                                      lift_timeout=cfg.controller.lift_timeout)
                 stack.callback(self.orders.close)
                 await self.orders.start()
+                stack.push_async_callback(services.peripheral("orders", self.orders.run).stop)
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
                 self.commands.data_sources["shift"] = self.shifts.data_source
                 if cfg.tanks is not None:
-                    self.tanks = TankMonitor(cfg.tanks, pumps=cfg.pumps, ledger=self.ledger,
-                                             hub=self.hub, clock=self.clock, zone=self.zone)
-                    stack.callback(self.tanks.close)
-                    await self.tanks.start()
+                    self.tanks = await stack.enter_async_context(TankMonitor(
+                        cfg.tanks, pumps=cfg.pumps, ledger=self.ledger, hub=self.hub,
+                        clock=self.clock, zone=self.zone, services=services))
                     tanks = self.tanks
                     self.commands.data_sources["tanks"] = lambda request: tanks.view()
                 if cfg.printer is not None:
                     self.receipts = await stack.enter_async_context(
                         ReceiptService.for_station(cfg, cfg.printer, self.ledger,
-                                                   clock=self.clock))
+                                                   clock=self.clock, services=services))
                     self.shifts.receipts = self.receipts
                 if cfg.voice is not None and cfg.voice.enabled:
                     self.announcer = await stack.enter_async_context(
-                        Announcer.for_station(cfg.voice, cfg, self.ledger, clock=self.clock))
+                        Announcer.for_station(cfg.voice, cfg, self.ledger, clock=self.clock,
+                                              services=services))
                 if cfg.sync is not None:
                     # Entered last, left first: the link says "offline" before the rest stops.
                     self.link = await stack.enter_async_context(self._cloud_link(cfg.sync))
@@ -183,26 +201,36 @@ class Station:
                 await asyncio.to_thread(self.ledger.close)
             await asyncio.to_thread(self.store.close)
             log.info("station stopped")
+        failure = self.services.failure
+        if failure is not None:
+            # The station's last word (the command line logs it at critical): what died, why,
+            # and the service's own traceback as the cause.
+            raise failure from failure.error
 
     async def _serve(self) -> None:
         cfg = self.config
         server = _QuietServer(uvicorn.Config(
             create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
             lifespan="off", access_log=False, ws_ping_interval=20))
-        async with asyncio.TaskGroup() as tasks:
-            serving = tasks.create_task(self._serve_api(server), name="api")
-            background = [tasks.create_task(self.ledger.probe(), name="store-probe"),
-                          tasks.create_task(self._watchdog(), name="watchdog"),
-                          tasks.create_task(self.pricing.run(), name="price-schedules"),
-                          tasks.create_task(self._housekeeping(), name="housekeeping"),
-                          tasks.create_task(self._watch_clock(), name="clock-watch")]
-            if self.link is not None:
-                background.append(tasks.create_task(self._feed_link(self.link), name="link-feed"))
-            if self.tanks is not None:
-                background.append(tasks.create_task(self.tanks.run(), name="tanks"))
+        services = self.services
+        own = [services.critical("api", lambda: self._serve_api(server)),
+               services.critical("store-probe", self.ledger.probe),
+               services.peripheral("price-schedules", self.pricing.run),
+               services.peripheral("housekeeping", self._housekeeping),
+               services.peripheral("clock-watch", self._watch_clock)]
+        api = own[0]
+        if self.notifier.watchdog_interval() is not None:
+            own.append(services.critical("watchdog", self._watchdog))
+        if self.link is not None:
+            link = self.link
+            own.append(services.peripheral("cloud-link-feed", lambda: self._feed_link(link)))
+        try:
             while not server.started:
-                if serving.done():
-                    raise RuntimeError(f"cannot serve the API on {cfg.api.host}:{cfg.api.port}")
+                if api.state is ServiceState.FAILED and api.error is not None:
+                    # Not serving at all is a failed start (the port is taken), said as such.
+                    raise api.error
+                if services.failure is not None:
+                    return  # another critical service died first: _run raises it
                 await asyncio.sleep(0.05)
             self.port = server.servers[0].sockets[0].getsockname()[1]
             log.info("station %s ready: API on http://%s:%d/, %d pumps on %d lines, cloud %s",
@@ -215,19 +243,22 @@ class Station:
             log.info("stopping: no new requests, finishing writes")
             self.notifier.stopping()
             server.should_exit = True
-            await serving
-            for task in background:
-                task.cancel()
+            await api.stop(cancel=False)
+        finally:
+            for service in reversed(own):
+                await service.stop()
 
     async def _serve_api(self, server: uvicorn.Server) -> None:
+        api = self.config.api
         try:
             await server.serve()
         except SystemExit:
             # uvicorn ends the process with sys.exit(3) when it cannot bind (its log line above
             # says why); here that is an error like any other, and systemd restarts the daemon.
-            api = self.config.api
             raise RuntimeError(f"cannot serve the API on {api.host}:{api.port} "
                                "(in use by another program?)") from None
+        if not server.should_exit:
+            raise RuntimeError(f"the API on {api.host}:{api.port} stopped serving")
 
     def _cloud_link(self, sync: Sync) -> CloudLink:
         public_key = load_public_key(sync.cloud_public_key)
@@ -274,8 +305,7 @@ class Station:
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()
-        if interval is None:
-            return
+        assert interval is not None, "started only under a systemd watchdog"
         while True:
             # Pinged from the event loop: a wedged loop stops the pings and systemd restarts us.
             self.notifier.watchdog()

@@ -2,8 +2,11 @@
 
     monitor = TankMonitor(settings, pumps=config.pumps, ledger=ledger, hub=hub, clock=clock,
                           zone=zone)
-    async with monitor:               # or: await monitor.run() in the daemon's TaskGroup
+    async with monitor:               # its loops run as the peripheral service "tanks"
         body = await monitor.view()   # GET /api/v1/tanks, data.request "tanks"
+
+The loops run under the supervisor given as `services` (the daemon's), else under one of the
+monitor's own; should they die they are restarted (edge/services.py).
 
 One poller per gauge connection reads each gauge every `poll_interval`; a gauge that fails
 `offline_after` polls in a row raises `gauge_offline` on its tanks, cleared by its next answer.
@@ -24,6 +27,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -45,6 +49,7 @@ from edge.config.model import Pump
 from edge.config.tanks import Gauge, Tank, TankSettings, tank_nozzles
 from edge.hub import EventHub
 from edge.ledger import Ledger
+from edge.services import Service, Services
 from edge.store import StoreUnavailable
 from edge.store.tanks import AlertChange, AlertKind, TankReading, reading_data
 
@@ -96,6 +101,7 @@ class TankMonitor:
         hub: EventHub,
         clock: Callable[[], datetime] = utc_now,
         zone: tzinfo | None = None,
+        services: Services | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -136,7 +142,9 @@ class TankMonitor:
         self._flowing: set[int] = set()  # nozzles fuelling now
         self._started = False
         self._since = clock()  # sales that ended before this are in the first readings
-        self._task: asyncio.Task[None] | None = None
+        self._services = services
+        self._service: Service | None = None
+        self._stack = AsyncExitStack()
 
     # -- life -----------------------------------------------------------------------------------
 
@@ -173,7 +181,10 @@ class TankMonitor:
 
     async def __aenter__(self) -> TankMonitor:
         await self.start()
-        self._task = asyncio.create_task(self.run(), name="tanks")
+        services = self._services
+        if services is None:  # used on its own: a supervisor of its own
+            services = await self._stack.enter_async_context(Services())
+        self._service = services.peripheral("tanks", self.run)
         return self
 
     async def __aexit__(
@@ -182,10 +193,10 @@ class TankMonitor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+        await self._stack.aclose()
         self.close()
 
     def close(self) -> None:

@@ -228,3 +228,10 @@ async def test_cancelling_the_caller_ends_the_wait() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_lambda_returning_a_coroutine_is_awaited_too() -> None:
+    async def record() -> str:
+        return "recorded"
+
+    assert await SALE_RECORD.call_async(lambda: record(), log, "sale") == "recorded"

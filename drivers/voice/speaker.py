@@ -20,7 +20,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -79,28 +79,51 @@ class Speaker:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._owner: asyncio.Task[None] | None = None
         self._scratch: Path | None = None  # device output: where WAVs wait to be played
 
     # -- lifecycle ----------------------------------------------------------------------------
+    #
+    # `opened()` starts the engine and nothing else: whoever enters it runs `run()` (the daemon's
+    # announcer does, as a supervised service). `async with speaker` is the speaker on its own:
+    # opened, with `run()` in a task group of its own (one owner task, aiomqtt's shape),
+    # cancelled and awaited on the way out.
 
-    async def __aenter__(self) -> Speaker:
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[Speaker]:
         self.engine.start()
         self._idle.clear()  # until the start-up check is done
-        self._task = asyncio.get_running_loop().create_task(self._work(), name="voice")
+        try:
+            yield self
+        finally:
+            scratch, self._scratch = self._scratch, None
+            if scratch is not None:
+                with contextlib.suppress(VoiceError):
+                    await self.engine.call(lambda: shutil.rmtree(scratch, ignore_errors=True),
+                                           5.0)
+            await self.engine.close()
+
+    async def __aenter__(self) -> Speaker:
+        if self._owner is not None:
+            raise RuntimeError("this speaker is already running")
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.enter_async_context(self.opened())
+        self._owner = asyncio.create_task(self._own(), name="voice")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        scratch, self._scratch = self._scratch, None
-        if scratch is not None:
-            with contextlib.suppress(VoiceError):
-                await self.engine.call(lambda: shutil.rmtree(scratch, ignore_errors=True), 5.0)
-        await self.engine.close()
+        owner, self._owner = self._owner, None
+        try:
+            if owner is not None:
+                owner.cancel()
+                await asyncio.wait([owner])
+        finally:
+            await self._stack.aclose()
+
+    async def _own(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.run(), name="voice-worker")
 
     # -- the caller's side --------------------------------------------------------------------
 
@@ -123,9 +146,12 @@ class Speaker:
 
     # -- the worker ---------------------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def run(self) -> None:
+        """Says what is queued, one announcement at a time, until cancelled; never raises."""
         try:
             await self._check()
+        except Exception:  # a defect in the check must not silence the station for good
+            log.exception("voice: start-up check failed")
         finally:
             self._idle_if_empty()
         while True:

@@ -36,7 +36,12 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert response.status_code == 200, response.text
     health = response.json()
     assert set(health) == {"status", "station_id", "version", "boot_id", "lines", "storage",
-                           "sync", "printer", "clock"}
+                           "sync", "printer", "clock", "services"}
+    services = {s["name"]: s for s in health["services"]}
+    assert {"api", "store-probe", "orders", "price-schedules"} <= set(services)
+    assert services["api"] == {"name": "api", "critical": True, "state": "running",
+                               "restarts": 0, "error": None}
+    assert services["orders"]["critical"] is False
     assert health["clock"] == {"steps": 0, "last_step_seconds": None}
     assert health["printer"] is None  # no [printer] in this station's config
     assert health["status"] == "ok"
