@@ -6,10 +6,11 @@ POST /api/v1/sales/{id}/receipt) prints or reprints one, `preview` draws one as 
 `print_document` prints anything else laid out as a `Document` (shift reports).
 
 The printer never holds anything up: jobs are spooled to disk and printed by the queue's own
-thread. Its loops (alarms, following sales) are a peripheral service of the daemon
-(edge/services.py): should they die they are restarted, and health says degraded meanwhile. A printer that is off, out of paper or unreachable becomes a `printer.alarm` event
+thread. A printer that is off, out of paper or unreachable becomes a `printer.alarm` event
 (and one log line per change), and its jobs wait in the spool, across restarts, until it
-prints again or they expire.
+prints again or they expire. The service's loops (alarms, following sales) are a peripheral
+service of the daemon (edge/services.py): should they die they are restarted, and health says
+degraded meanwhile.
 
 Wiring, in the daemon (`printer` is the parsed [printer] section):
 
