@@ -86,8 +86,11 @@ class _Ended(Exception):
 
 
 def _reason(exc: BaseException | None) -> str:
+    """What went wrong, in words: the errors inside a task group rather than the group."""
     if exc is None:
         return "it ended by itself"
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_reason(inner) for inner in exc.exceptions)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

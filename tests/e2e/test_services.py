@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import textwrap
 from pathlib import Path
 
 import httpx
@@ -89,32 +88,39 @@ async def test_a_dead_peripheral_is_restarted_and_health_degraded_meanwhile(
         await asyncio.wait_for(task, 20)
 
 
-# The real command line, with the store probe (a critical service) made to die once the daemon
-# serves and the test says so (a file appears).
-DYING_PROBE = """
+# The real command line, with one task of a critical service made to die once the daemon serves
+# and the test says so (a file appears): the store probe, or the forecourt's live-state task.
+DYING = """
 import asyncio, sys
 from pathlib import Path
 
+from edge.forecourt import Forecourt
 from edge.ledger import Ledger
 
 trigger = Path(sys.argv[1])
 
 
-async def probe(self):
+async def dies(self):
     while not trigger.exists():
         await asyncio.sleep(0.05)
-    raise RuntimeError("the store probe crashed")
+    raise RuntimeError("the {what} crashed")
 
 
-Ledger.probe = probe
+{patched} = dies
 from edge.cli import main
 
 raise SystemExit(main(sys.argv[2:]))
 """
 
+CRITICAL = [("store-probe", "store probe", "Ledger.probe", "store probe"),
+            ("forecourt", "forecourt", "Forecourt._publish_live", "live state")]
 
+
+@pytest.mark.parametrize(("name", "label", "patched", "what"), CRITICAL,
+                         ids=[c[0] for c in CRITICAL])
 async def test_a_dead_critical_service_ends_forecourt_run_with_status_1(
-        sim: Simulator, tmp_path: Path) -> None:
+        sim: Simulator, tmp_path: Path, name: str, label: str, patched: str,
+        what: str) -> None:
     assert sim.url is not None
     port = free_port()
     config = write_config(tmp_path, sim.url, port)
@@ -122,7 +128,7 @@ async def test_a_dead_critical_service_ends_forecourt_run_with_status_1(
     log = tmp_path / "daemon.log"
     with open(log, "wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", textwrap.dedent(DYING_PROBE), str(trigger), "run",
+            sys.executable, "-c", DYING.format(what=what, patched=patched), str(trigger), "run",
             "--config", str(config), cwd=ROOT, stdout=out, stderr=out)
     try:
         async def serving() -> bool:
@@ -142,15 +148,14 @@ async def test_a_dead_critical_service_ends_forecourt_run_with_status_1(
     text = log.read_text(errors="replace")
     assert code == 1, text
     lines = text.splitlines()
-    died = [line for line in lines if "critical service store-probe died" in line]
-    assert died[0].endswith("critical service store-probe died: RuntimeError: the store probe "
-                            "crashed; the station stops in order and exits 1 so that systemd "
-                            "restarts it"), text
-    # The last word, at critical, with the probe's own traceback as its cause.
+    reason = f"RuntimeError: the {what} crashed"
+    died = [line for line in lines if f"critical service {name} died" in line]
+    assert died[0].endswith(f"critical service {name} died: {reason}; the station stops in "
+                            "order and exits 1 so that systemd restarts it"), text
+    # The last word, at critical, with the service's own traceback as its cause.
     final = next(i for i, line in enumerate(lines) if "station failed:" in line)
-    assert lines[final].endswith("station failed: critical service store-probe died: "
-                                 "RuntimeError: the store probe crashed"), text
+    assert lines[final].endswith(f"station failed: critical service {name} died: {reason}"), text
     cause = lines[final:]
-    assert any(line.endswith(", in probe") for line in cause), text
-    assert "RuntimeError: the store probe crashed" in cause, text
+    assert any(line.endswith(", in dies") for line in cause), text
+    assert any(line.endswith(reason) for line in cause), text
     assert "station stopped" in text  # an orderly stop: lines closed, store closed
