@@ -236,7 +236,7 @@ def station_toml(*, line_url: str, db: Path, api_port: int, pumps: int, baudrate
     out = [
         f'[station]\nid = "{station_id}"\nname = "bench"\ntimezone = "Asia/Shanghai"\n',
         f"[storage]\npath = {str(db)!r}\n",
-        f'[api]\nlisten = "127.0.0.1:{api_port}"\n',
+        f'[api]\nlisten = "127.0.0.1:{api_port}"\nmetrics_open = true\n',
         sections,
         '[[grades]]\ncode = "92"\nname = "92号汽油"\nprice = "7.50"\n',
         '[[grades]]\ncode = "95"\nname = "95号汽油"\nprice = "8.02"\n',

@@ -25,6 +25,9 @@ SYSTEM = "system"
 #: Changes made with the command line (`forecourt user ...`) on the station PC.
 CLI = "cli"
 
+#: What an entry's details become when the log cannot hold them as given.
+UNRECORDABLE: dict[str, Any] = {"details": "unrecordable"}
+
 
 def redact(value: Any) -> Any:
     """`value` with every secret-looking key's value replaced by "***"."""
@@ -51,9 +54,18 @@ async def record(
         entry: AuditEntry = await ledger.write(
             ledger.store.audit_append, actor=actor, action=action, outcome=outcome, role=role,
             target=target, details=details)
-    except (StoreError, ValueError) as exc:
+    except StoreError as exc:
         log.error("audit entry %s by %s (%s) not written: %s", action, actor, outcome, exc)
         return None
+    except (ValueError, TypeError, RecursionError) as exc:
+        if details is None or details == UNRECORDABLE:
+            log.error("audit entry %s by %s (%s) not written: %s", action, actor, outcome, exc)
+            return None
+        # Details the log cannot hold (a value JSON cannot write, nesting too deep) must not
+        # cost the entry itself: who did what, and how it ended, is what the log is for.
+        log.warning("audit entry %s by %s: details not recordable (%s)", action, actor, exc)
+        return await record(ledger, actor=actor, action=action, outcome=outcome, role=role,
+                            target=target, details=UNRECORDABLE)
     return entry
 
 

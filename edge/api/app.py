@@ -8,8 +8,8 @@ the controller. Swagger UI is off: it pulls scripts from a CDN and a station is 
 
 # No "from __future__ import annotations": FastAPI reads the Annotated dependencies at run time.
 import asyncio
-import json
 import logging
+import secrets
 from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -23,7 +23,6 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
-from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,11 +30,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import StationError
 from domain.model import PAYMENT_METHODS, Preset, rfc3339
+from edge.api.auditing import AuditChanges, Auditor
 from edge.api.auth import Permission, Session, may
+from edge.api.hosts import HostPolicy
+from edge.api.limits import (
+    NumberPath,
+    RequestGuard,
+    RowIdPath,
+    SecurityHeaders,
+    SinceSeq,
+    error_response,
+)
 from edge.api.logins import LoginDesk, LoginRefused, throttle_policy
-from edge.api.metrics import render_metrics
+from edge.api.metrics import metrics_token, render_metrics, sees_sales
 from edge.api.operations import register as register_operations
-from edge.audit import READ_METHODS, api_action, record, redact
 from edge.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -56,27 +64,9 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
-                        headers=headers)
-
-
-# A request body larger than this is recorded by its size only.
-AUDIT_BODY_LIMIT = 4096
-
-
-async def request_body(request: Request) -> Any:
-    """The request's JSON body for its audit entry, secrets masked; None when it has none."""
-    raw = await request.body()  # cached: the endpoint still reads it
-    if not raw:
-        return None
-    if len(raw) > AUDIT_BODY_LIMIT:
-        return {"bytes": len(raw)}
-    try:
-        return redact(json.loads(raw))
-    except ValueError:
-        return {"bytes": len(raw), "json": False}
+# How often an open event WebSocket checks that its session still holds (it also checks
+# before every message it sends).
+SESSION_CHECK_SECONDS = 1.0
 
 
 class Strict(BaseModel):
@@ -154,51 +144,18 @@ def create_app(station: "Station") -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed",
+                413: "body_too_large"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, noted(request, code), str(exc.detail))
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
-    @app.middleware("http")
-    async def _audit(request: Request, call_next: Any) -> Response:
-        # Every change asked by a logged-in user is recorded, done or refused (docs/audit.md),
-        # here in one place so that no endpoint can forget it. Logins are recorded by
-        # open_session, which alone knows the name tried.
-        session = None
-        login = request.method == "POST" and request.url.path == "/api/v1/session"
-        if (request.method not in READ_METHODS and not login
-                and request.url.path.startswith("/api/")):
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                # Looked up before the request runs: a logout ends the session.
-                session = station.sessions.get(token.strip())
-        if session is None:
-            response: Response = await call_next(request)
-            return response
-        body = await request_body(request)
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", None)
-        status = response.status_code
-        outcome = "ok" if status < 400 else getattr(request.state, "error_code", f"http_{status}")
-        params = {k: str(v) for k, v in request.path_params.items()}
-        details: dict[str, Any] = {"method": request.method, "path": request.url.path,
-                                   "status": status}
-        if body is not None:
-            details["body"] = body
-        await record(station.ledger, actor=session.user, role=session.role.value,
-                     action=api_action(request.method, template, request.url.path),
-                     target=",".join(params.values()) or None, outcome=outcome,
-                     details=details)
-        return response
+    # Outermost last: the guard refuses before anything reads, the audit sees what is left.
+    api_config = station.config.api
+    auditor = Auditor(station, lambda: app.router.routes)
+    app.add_middleware(AuditChanges, auditor=auditor)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestGuard, hosts=HostPolicy.for_listen(
+        api_config.host, api_config.allowed_hosts), max_body=api_config.max_request,
+        on_refused=auditor.refused)
 
     # ------------------------------------------------------------- who is asking
 
@@ -267,7 +224,7 @@ def create_app(station: "Station") -> FastAPI:
         return station.forecourt.snapshot()
 
     @app.post("/api/v1/nozzles/{number}/authorize", status_code=202)
-    async def authorize(number: int, body: AuthorizeRequest,
+    async def authorize(number: NumberPath, body: AuthorizeRequest,
                         session: Annotated[Session, require(Permission.AUTHORIZE)]
                         ) -> dict[str, Any]:
         preset = body.preset.to_preset() if body.preset else None
@@ -275,7 +232,7 @@ def create_app(station: "Station") -> FastAPI:
         return {"authorization_id": auth.id, "nozzle": number, "state": auth.state}
 
     @app.post("/api/v1/pumps/{number}/stop", status_code=202)
-    async def stop(number: int,
+    async def stop(number: NumberPath,
                    session: Annotated[Session, require(Permission.STOP)]) -> dict[str, Any]:
         await station.forecourt.stop(number)
         log.warning("emergency stop of pump %d by %s", number, session.user)
@@ -283,7 +240,7 @@ def create_app(station: "Station") -> FastAPI:
 
     @app.get("/api/v1/sales")
     async def sales(_: Annotated[Session, require(Permission.READ)],
-                    since_seq: Annotated[int, Query(ge=0)] = 0,
+                    since_seq: SinceSeq = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     unpaid: bool | None = None) -> dict[str, Any]:
         rows = await station.ledger.read(station.store.sales, since_seq=since_seq, limit=limit,
@@ -381,26 +338,55 @@ def create_app(station: "Station") -> FastAPI:
         return await shift_report(None)
 
     @app.get("/api/v1/shifts/{shift_id}")
-    async def shift(shift_id: Annotated[int, FastApiPath(ge=1, le=2**63 - 1)],
+    async def shift(shift_id: RowIdPath,
                     _: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
         return await shift_report(shift_id)
 
     @app.get("/api/v1/audit")
     async def audit(_: Annotated[Session, require(Permission.AUDIT)],
-                    since_seq: Annotated[int, Query(ge=0)] = 0,
+                    since_seq: SinceSeq = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         rows = await station.ledger.read(station.store.audit_entries, since_seq, limit)
         return {"entries": [e.to_api(station.zone) for e in rows]}
 
     register_operations(app, station, require, ApiError, desk=desk)
 
+    async def current_session(token: str) -> Session | None:
+        await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))
+        return station.sessions.get(token)
+
+    scrape_token = metrics_token(api_config)
+
     @app.get("/metrics")
-    async def metrics() -> Response:
-        body, content_type = await asyncio.to_thread(render_metrics, station)
+    async def metrics(request: Request) -> Response:
+        # A Prometheus scraper sends the token of [api] metrics_token_file; a person, their
+        # session. Without either, only an open endpoint answers, and never with sales.
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        if token and scrape_token and secrets.compare_digest(token.encode(),
+                                                             scrape_token.encode()):
+            sales = True
+        elif token:
+            session = await current_session(token)
+            if session is None:
+                raise ApiError(401, "unauthenticated", "not the metrics token, nor a session")
+            if not sees_sales(session.role):
+                raise ApiError(403, "forbidden", f"a {session.role.value} may not read the "
+                               "station's figures")
+            sales = True
+        elif api_config.metrics_open:
+            sales = False
+        else:
+            raise ApiError(401, "unauthenticated", "send the metrics token (Authorization: "
+                           "Bearer, [api] metrics_token_file) or log in as a manager")
+        body, content_type = await asyncio.to_thread(render_metrics, station, sales=sales)
         return Response(body, media_type=content_type)
 
     @app.websocket("/api/v1/events")
     async def events(websocket: WebSocket, token: str | None = None) -> None:
+        # The Host and the Origin were checked before the handshake (limits.py); messages
+        # larger than [api] max_request_kib close the socket (uvicorn's ws_max_size).
         header = websocket.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             token = header[7:].strip()
@@ -411,28 +397,38 @@ def create_app(station: "Station") -> FastAPI:
             # handshake refusal.
             await websocket.close(code=4401, reason="log in first")
             return
+
+        async def ended() -> bool:
+            # A logout, an expiry, or the user changed or disabled (through the API at once,
+            # through the command line once the stamps are read again).
+            return await current_session(session.token) is None
+
         async with station.hub.subscribe() as subscription:
             await websocket.send_json({"type": "forecourt.snapshot",
                                        "data": station.forecourt.snapshot()})
-            receiver = asyncio.ensure_future(websocket.receive_text())
+            receiver = asyncio.ensure_future(websocket.receive())
+            getter = asyncio.ensure_future(subscription.get())
             try:
                 while True:
-                    getter = asyncio.ensure_future(subscription.get())
                     done, _ = await asyncio.wait({getter, receiver},
+                                                 timeout=SESSION_CHECK_SECONDS,
                                                  return_when=asyncio.FIRST_COMPLETED)
                     if receiver in done:
-                        getter.cancel()
-                        receiver.result()  # raises WebSocketDisconnect when the console leaves
-                        receiver = asyncio.ensure_future(websocket.receive_text())
-                        continue
-                    await websocket.send_json(getter.result())
-                    if station.sessions.get(session.token) is None:
-                        await websocket.close(code=4401, reason="session expired")
+                        if receiver.result()["type"] == "websocket.disconnect":
+                            return  # the console left
+                        receiver = asyncio.ensure_future(websocket.receive())
+                    # Checked before anything is sent: nothing leaves after the session ends.
+                    if await ended():
+                        await websocket.close(code=4401, reason="session ended")
                         return
+                    if getter in done:
+                        await websocket.send_json(getter.result())
+                        getter = asyncio.ensure_future(subscription.get())
             except WebSocketDisconnect:
                 pass
             finally:
                 receiver.cancel()
+                getter.cancel()
 
     # The console's script and style are files of their own so that the policy allows no
     # inline code at all; the receipt preview is fetched with the token and shown as a blob.

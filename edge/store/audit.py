@@ -71,8 +71,31 @@ def _json_default(value: object) -> object:
 
 def canonical_details(details: dict[str, Any] | None) -> str:
     """Details as stored: JSON with sorted keys and no spaces (decimals as plain text)."""
-    return json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default)
+    return json.dumps(storable(details or {}), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, default=_json_default)
+
+
+def storable_text(text: str) -> str:
+    """`text` as UTF-8 can hold it: a lone surrogate (JSON's "\\udc00", which a refused
+    request may carry) becomes the six characters of its escape. Every entry is hashed and
+    stored as UTF-8, so text that cannot be UTF-8 would otherwise keep the entry out of the log.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string in it (dict keys too) made `storable_text`."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 def entry_hash(
@@ -120,6 +143,9 @@ def append(
     """Appends one entry chained to the newest; call inside a write transaction."""
     if not actor or not action or not outcome:
         raise ValueError("an audit entry needs an actor, an action and an outcome")
+    actor, action, outcome = storable_text(actor), storable_text(action), storable_text(outcome)
+    role = None if role is None else storable_text(role)
+    target = None if target is None else storable_text(target)
     text = canonical_details(details)
     parsed: dict[str, Any] = json.loads(text)
     seq = _counter(conn) + 1

@@ -32,7 +32,7 @@ async def check_down(api: Api) -> None:
         assert pump["online"] is False and pump["state"] == "offline", pump
         assert [n["state"] for n in pump["nozzles"]] == ["offline", "offline"], pump
 
-    metrics = (await api.anonymous().get("/metrics")).text.splitlines()
+    metrics = (await (await api.client("boss")).get("/metrics")).text.splitlines()
     assert 'forecourt_pump_online{pump="1"} 0.0' in metrics
     assert 'forecourt_pump_online{pump="2"} 0.0' in metrics
 

@@ -138,7 +138,12 @@ async def test_a_token_in_the_query_string_is_not_a_login_for_http(api: Api) -> 
     assert_error(response, 401, "unauthenticated")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/health", "/metrics", "/"])
+@pytest.mark.parametrize("path", ["/api/v1/health", "/"])
 async def test_public_endpoints_need_no_login(api: Api, path: str) -> None:
     response = await api.anonymous().get(path)
     assert response.status_code == 200, response.text
+
+
+async def test_metrics_need_a_token_or_a_session_by_default(api: Api) -> None:
+    # [api] metrics_token_file or metrics_open opens them to a scraper (tests/security).
+    assert_error(await api.anonymous().get("/metrics"), 401, "unauthenticated")

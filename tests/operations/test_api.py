@@ -66,7 +66,7 @@ async def test_the_daily_report_shows_the_sales_made_at_the_pumps(api: Api) -> N
     grades = {g["grade"]: g for g in report["by_grade"]}
     assert grades["92"]["name"] == "92号汽油" and grades["92"]["count"] == 2
     # The same day's figures in /metrics, for the station's dashboards.
-    metrics = (await api.anonymous().get("/metrics")).text
+    metrics = (await fin.get("/metrics")).text
     assert 'forecourt_sales_today{grade="92"} 2.0' in metrics, metrics
     assert f'forecourt_sales_today_yuan{{grade="92"}} {float(amount)}' in metrics, metrics
     assert 'forecourt_sales_today{grade="95"} 0.0' in metrics
