@@ -6,11 +6,11 @@ Stop (SIGTERM/SIGINT): stop taking requests, cancel the pump jobs (a sale being 
 in the ledger's thread: its transaction commits or rolls back whole), close the lines and the
 store, exit 0.
 
-Every long-running service runs under one supervisor (`edge/services.py`): the API, the store
-probe and the watchdog are critical (one that dies stops the station in the same order, and
-`run()` raises `ServiceFailed`: exit 1, systemd restarts it); the printer, voice, tank gauges,
-cloud link feed, app orders, price schedules and housekeeping are peripheral (restarted in place,
-health `degraded` meanwhile).
+Every long-running service runs under one supervisor (`edge/services.py`): the forecourt (its
+lines and pumps), the API, the store probe and the watchdog are critical (one that dies stops
+the station in the same order, and `run()` raises `ServiceFailed`: exit 1, systemd restarts it);
+the printer, voice, tank gauges, cloud link feed, app orders, price schedules and housekeeping
+are peripheral (restarted in place, health `degraded` meanwhile).
 """
 
 from __future__ import annotations
@@ -168,6 +168,9 @@ class Station:
                 forecourt = await stack.enter_async_context(
                     Forecourt(cfg, self.ledger, clock=self.clock))
                 self.forecourt = forecourt
+                # Its lines and pumps are critical: should one of their tasks die, wait() raises
+                # and the station stops rather than sell on with a pump nobody follows.
+                stack.push_async_callback(services.critical("forecourt", forecourt.wait).stop)
                 self.orders = Orders(forecourt, self.ledger, clock=self.clock,
                                      lift_timeout=cfg.controller.lift_timeout)
                 stack.callback(self.orders.close)
@@ -211,7 +214,8 @@ class Station:
         cfg = self.config
         server = _QuietServer(uvicorn.Config(
             create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
-            lifespan="off", access_log=False, ws_ping_interval=20, ws_max_size=cfg.api.max_request))
+            lifespan="off", access_log=False, ws_ping_interval=20,
+            ws_max_size=cfg.api.max_request))
         services = self.services
         own = [services.critical("api", lambda: self._serve_api(server)),
                services.critical("store-probe", self.ledger.probe),
