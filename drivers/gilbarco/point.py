@@ -10,6 +10,7 @@ the station does not use as a pause), closing a pump. The pump keeps no sales of
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -38,6 +39,10 @@ log = logging.getLogger("drivers.gilbarco")
 
 _S = PumpStatus
 _READY = (_S.IDLE, _S.CALLING)
+_ENDED = (_S.END_OF_SALE_A, _S.END_OF_SALE_B)
+
+END_OF_SALE_WAIT = 5.0
+"""Seconds an authorization waits for a pump to leave end of sale before it is refused."""
 
 
 class GilbarcoFuellingPoint(PumpFollower):
@@ -52,6 +57,12 @@ class GilbarcoFuellingPoint(PumpFollower):
         """
         self._check_online()
         status = self._bus_status
+        if status in _ENDED:
+            # The sale is read; a pump may hold A/B a little longer (until the nozzle is back,
+            # or for a while of its own: the notes do not know which).
+            with contextlib.suppress(PointUnreachable):
+                status = await self._wait_status(lambda s: s not in _ENDED, "idle",
+                                                 END_OF_SALE_WAIT)
         if status is _S.AUTHORIZED:
             await self._withdraw()  # an authorization left over: the new one replaces it
             status = self._bus_status
@@ -182,7 +193,7 @@ class GilbarcoFuellingPoint(PumpFollower):
         return PresetBlock("volume", value, digits, hose)
 
     def _not_ready(self, status: PumpStatus | None) -> str:
-        if status in (_S.END_OF_SALE_A, _S.END_OF_SALE_B):
+        if status in _ENDED:
             return (f"pump {self.pump} still shows the end of the last sale (hang the nozzle "
                     "up)")
         if status is _S.DATA_ERROR:
@@ -193,7 +204,7 @@ class GilbarcoFuellingPoint(PumpFollower):
 
 
 def _code(status: PumpStatus | None) -> str:
-    if status in (_S.END_OF_SALE_A, _S.END_OF_SALE_B):
+    if status in _ENDED:
         return "end_of_sale"
     if status is _S.DATA_ERROR:
         return "data_error"
