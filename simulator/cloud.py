@@ -1,15 +1,16 @@
 """The cloud's side of the MQTT link (CONTRACT.md section 4), for tests, the demo and benches.
 
-`StationStream` is what the cloud keeps of one station's event stream: the first envelope of
-every seq, how many came again, and the highest seq below which nothing is missing, which is all
-it may ever ack (acking past a gap would make the station drop the missing event for good). It
-does no I/O and takes time as an argument, so the fleet bench's shared-subscription consumers
-use it too.
+`StationStream` is what the cloud keeps of one station's event stream: every event by (epoch,
+seq) with its id, how many came again, and per epoch the highest seq below which nothing is
+missing, which is all it may ever ack (acking past a gap would make the station drop the missing
+event for good). A seq the station uses again for another event (a ledger restored without a
+new epoch, a new PC) is a conflict, reported on `acks` (docs/cloud.md, "Epochs"). It does no I/O
+and takes time as an argument, so the fleet bench's shared-subscription consumers use it too.
 
 `CloudPeer` is one MQTT client around a `StationStream`: it subscribes to the station's events,
-replies, status and live state, acks the contiguous prefix, signs and sends commands and waits
-for their replies. It survives broker restarts (one reconnect loop, persistent session) and
-counts garbage instead of crashing on it.
+replies, status and live state, acks the contiguous prefix of each epoch, reports conflicts,
+signs and sends commands and waits for their replies. It survives broker restarts (one
+reconnect loop, persistent session) and counts garbage instead of crashing on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import ssl
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -32,130 +32,19 @@ from urllib.parse import urlsplit
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from simulator.cloud_stream import ACK_INTERVAL, Received, StationStream, parse_envelope
 from sync.keys import command_envelope, sign_command
 
 __all__ = ["ACK_INTERVAL", "CloudPeer", "Received", "StationStream", "parse_envelope"]
 
 log = logging.getLogger(__name__)
 
-ACK_INTERVAL = 0.1  # seconds a received event waits at most for its ack when ack_every > 1
 CONNECT_TIMEOUT = 10.0  # seconds __aenter__ waits for the first connection and subscriptions
 RECONNECT_MIN, RECONNECT_MAX = 0.05, 2.0  # seconds between connection attempts (backoff)
 # Acks and commands are small messages answering the station's: with Nagle's algorithm they
 # wait for the kernel's delayed ACK of the previous segment (tens of ms each).
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 STATION_TOPICS = ("events", "replies", "status", "live")  # what the cloud subscribes to
-
-
-class Received(Enum):
-    NEW = "new"
-    DUPLICATE = "duplicate"  # a seq already received with the same id: a resend, expected
-    CONFLICT = "conflict"  # a seq already received with another id: the station reused a seq
-
-
-def parse_envelope(payload: bytes | str, station: str, *, event: bool) -> dict[str, Any] | None:
-    """The envelope in `payload` if it is a well-formed v1 envelope of `station`, else None.
-
-    An event must carry an integer `seq` >= 1; other messages need not.
-    """
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(body, dict) or body.get("v") != 1 or body.get("station") != station:
-        return None
-    if not all(isinstance(body.get(key), str) for key in ("id", "type", "ts")):
-        return None
-    if not isinstance(body.get("data"), dict):
-        return None
-    if event:
-        seq = body.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-            return None
-    return body
-
-
-class StationStream:
-    """One station's events as the cloud has committed them, and when to ack them.
-
-    `committed` is the highest seq the cloud had already committed before (from its own
-    database): those count as received. Acks go out after `ack_every` new events, or
-    `ack_interval` seconds after the first unacked one, whichever comes first; a resend of an
-    already acked seq means the station missed that ack, so it is acked again at once.
-    """
-
-    def __init__(self, *, committed: int = 0, ack_every: int = 1,
-                 ack_interval: float = ACK_INTERVAL) -> None:
-        if committed < 0 or ack_every < 1 or ack_interval < 0:
-            raise ValueError("committed >= 0, ack_every >= 1 and ack_interval >= 0")
-        self.committed = committed
-        self.ack_every = ack_every
-        self.ack_interval = ack_interval
-        self.received: dict[int, dict[str, Any]] = {}
-        self.duplicates = 0
-        self.conflicts: list[int] = []
-        self.acked = 0  # the highest upto_seq handed out by take_ack()
-        self._contiguous = committed
-        self._new_since_ack = 0
-        self._deadline: float | None = None
-        self._reack = False
-
-    def add(self, envelope: dict[str, Any], now: float) -> Received:
-        """Records an event envelope (from parse_envelope(..., event=True))."""
-        seq: int = envelope["seq"]
-        first = self.received.get(seq)
-        if first is not None or seq <= self.committed:
-            self.duplicates += 1
-            if seq <= self.acked or seq <= self.committed:
-                self._reack = True
-            if first is not None and (first["id"], first["type"]) != (envelope["id"],
-                                                                      envelope["type"]):
-                self.conflicts.append(seq)
-                return Received.CONFLICT
-            return Received.DUPLICATE
-        self.received[seq] = envelope
-        while self._contiguous + 1 in self.received:
-            self._contiguous += 1
-        self._new_since_ack += 1
-        if self._deadline is None:
-            self._deadline = now + self.ack_interval
-        return Received.NEW
-
-    def contiguous(self) -> int:
-        """The highest N such that every seq from 1 to N has been received (or committed)."""
-        return self._contiguous
-
-    def highest(self) -> int:
-        return max(self.received, default=self.committed)
-
-    def gaps(self) -> list[int]:
-        """Seqs missing between the committed ones and the highest received."""
-        return [seq for seq in range(self._contiguous + 1, self.highest())
-                if seq not in self.received]
-
-    def take_ack(self, now: float) -> int | None:
-        """The `upto_seq` to ack now, or None; the caller then publishes it (or calls reack())."""
-        upto = self._contiguous
-        due = self._reack or (upto > self.acked and (
-            self._new_since_ack >= self.ack_every
-            or (self._deadline is not None and now >= self._deadline)))
-        if self._deadline is not None and now >= self._deadline:
-            self._deadline = None
-        if not due or upto < 1:
-            return None
-        self.acked = max(self.acked, upto)
-        self._new_since_ack = 0
-        self._deadline = None
-        self._reack = False
-        return upto
-
-    def next_timeout(self) -> float | None:
-        """When take_ack() should be called again if nothing arrives before."""
-        return self._deadline
-
-    def reack(self) -> None:
-        """The last ack may not have reached the station (a failed publish, a reconnect)."""
-        self._reack = True
 
 
 def _check_cancelled() -> None:
@@ -203,8 +92,11 @@ class CloudPeer:
         self.replies: list[dict[str, Any]] = []
         self.malformed = 0  # messages that were not a valid envelope of this station
         self.acks_sent = 0
-        self.last_ack = 0  # the highest upto_seq the broker has accepted from us
+        self.conflicts_sent = 0
+        self.last_ack = 0  # the highest upto_seq the broker has accepted from us, any epoch
+        self.last_acks: dict[int, int] = {}  # the same, per epoch
         self.connections = 0
+        self._last_boot: str | None = None  # the station's boot_id in its last status
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
@@ -218,8 +110,13 @@ class CloudPeer:
 
     @property
     def received(self) -> dict[int, dict[str, Any]]:
-        """seq -> the first envelope received with that seq."""
+        """seq -> the envelope of the station's current ledger with that seq (from the newest
+        epoch that has one)."""
         return self.stream.received
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event committed, each once, in (epoch, seq) order: what the cloud holds."""
+        return self.stream.events()
 
     @property
     def duplicates(self) -> int:
@@ -232,8 +129,9 @@ class CloudPeer:
         return self.stream.contiguous()
 
     def sales(self) -> list[dict[str, Any]]:
-        """The `data` of every `sale.completed` received, in seq order."""
-        return [envelope["data"] for _, envelope in sorted(self.stream.received.items())
+        """The `data` of every `sale.completed` committed, each once, in (epoch, seq) order:
+        after a restore, the sales of the lost ledger as well as those of the restored one."""
+        return [envelope["data"] for envelope in self.stream.events()
                 if envelope["type"] == "sale.completed"]
 
     def online(self) -> bool | None:
@@ -339,8 +237,9 @@ class CloudPeer:
             elif kind == "events":
                 result = self.stream.add(envelope, asyncio.get_running_loop().time())
                 if result is Received.CONFLICT:
-                    log.error("station %s sent seq %d again with another id",
-                              self.station_id, envelope["seq"])
+                    log.warning("station %s sent seq %d of epoch %d with another id: "
+                                "reporting a conflict", self.station_id, envelope["seq"],
+                                envelope.get("epoch", 1))
                 self._ack_wake.set()
             elif kind == "replies":
                 self._handle_reply(envelope)
@@ -359,9 +258,19 @@ class CloudPeer:
                 self.malformed += 1
                 return
         if kind == "status":
+            boot = self._boot_id(state)
+            if boot is not None and self._last_boot is not None and boot != self._last_boot:
+                self.stream.station_restarted()
+            self._last_boot = boot or self._last_boot
             self.status = state
         else:
             self.live = state
+
+    @staticmethod
+    def _boot_id(state: dict[str, Any] | None) -> str | None:
+        body = state.get("data", state) if state is not None else None
+        boot = body.get("boot_id") if isinstance(body, dict) else None
+        return boot if isinstance(boot, str) else None
 
     def _handle_reply(self, envelope: dict[str, Any]) -> None:
         self.replies.append(envelope)
@@ -430,8 +339,8 @@ class CloudPeer:
         loop = asyncio.get_running_loop()
         while True:
             self._ack_wake.clear()
-            upto = self.stream.take_ack(loop.time())
-            if upto is None:
+            messages = self.stream.take_acks(loop.time())
+            if not messages:
                 deadline = self.stream.next_timeout()
                 delay = None if deadline is None else max(0.0, deadline - loop.time())
                 with contextlib.suppress(TimeoutError):
@@ -440,14 +349,20 @@ class CloudPeer:
                 continue
             if self._ack_delay > 0:
                 await asyncio.sleep(self._ack_delay)  # the cloud's commit taking its time
-            try:
-                await self._publish(self._topic("acks"),
-                                    json.dumps({"upto_seq": upto}).encode(), qos=1)
-            except BaseException:
-                self.stream.reack()
-                raise
-            self.acks_sent += 1
-            self.last_ack = max(self.last_ack, upto)
+            for done, message in enumerate(messages):
+                try:
+                    await self._publish(self._topic("acks"), json.dumps(message).encode(),
+                                        qos=1)
+                except BaseException:
+                    self.stream.reack(messages[done:])
+                    raise
+                if "conflict" in message:
+                    self.conflicts_sent += 1
+                    continue
+                self.acks_sent += 1
+                self.last_ack = max(self.last_ack, message["upto_seq"])
+                self.last_acks[message["epoch"]] = max(self.last_acks.get(message["epoch"], 0),
+                                                       message["upto_seq"])
             self._notify()
 
     async def send_raw(self, payload: bytes, *, topic: str | None = None) -> None:

@@ -1,8 +1,10 @@
 """The JSON envelope of every MQTT message (CONTRACT section 4).
 
-`{"v": 1, "id", "type", "station", "ts", "seq" (events only), "data"}`. An event's envelope is
-built from the stored event alone, so a resend after a reconnect is byte-for-byte the same
-message: same id, same seq, same ts. Other messages (status, live, replies) get a fresh id.
+`{"v": 1, "id", "type", "station", "ts", "seq" and "epoch" (events only), "data"}`. An event's
+envelope is built from the stored event alone, so a resend after a reconnect is byte-for-byte the
+same message: same id, seq, epoch and ts (an event moves to a new epoch only when the cloud
+reported its key taken, docs/cloud.md "Epochs"). Other messages (status, live, replies) get a
+fresh id.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def event_envelope(station_id: str, event: Event, zone: tzinfo | None = None) ->
         "station": station_id,
         "ts": _ts(event.ts, zone),
         "seq": event.seq,
+        "epoch": event.epoch,
         "data": event.data,
     }
 

@@ -144,8 +144,35 @@ class CloudLink:
 
     @property
     def acked_upto(self) -> int:
-        """The highest seq the cloud acknowledged since the station started."""
+        """The highest seq the cloud acknowledged since the station started (any epoch)."""
         return self._publisher.window.acked_upto
+
+    @property
+    def acked(self) -> dict[int, int]:
+        """epoch -> the highest seq of that epoch the cloud acknowledged since the start."""
+        return dict(self._publisher.window.acked)
+
+    @property
+    def forged_acks(self) -> int:
+        """Acks refused for naming more than the ledger assigned (docs/security.md)."""
+        return self._publisher.forged_acks
+
+    @property
+    def epoch(self) -> int | None:
+        """The ledger's epoch as the link last knew it (None before it first looked)."""
+        position = self._publisher.position
+        return None if position is None else position.epoch
+
+    @property
+    def epochs_started(self) -> int:
+        """Conflicts reported by the cloud that moved events to a new epoch since the start."""
+        return self._publisher.epochs_started
+
+    def health(self) -> dict[str, Any]:
+        """What `GET /api/v1/health` shows of the link under `sync`, besides the backlog."""
+        return {"connected": self.connected, "forged_acks": self.forged_acks,
+                "bad_acks": self.bad_acks, "epoch": self.epoch,
+                "epochs_started": self.epochs_started}
 
     @property
     def in_flight(self) -> int:
@@ -153,7 +180,7 @@ class CloudLink:
 
     @property
     def bad_acks(self) -> int:
-        """Messages on the acks topic that were not {"upto_seq": N}."""
+        """Messages on the acks topic that were neither an ack nor a conflict."""
         return self._publisher.bad_acks
 
     @property

@@ -1,40 +1,52 @@
 """The outbox publisher: the station's events on their way to the cloud.
 
 CONTRACT.md section 4: an event stays in the station's outbox until an `acks` message covers its
-`seq` (a broker PUBACK is not a cloud commit), events leave in `seq` order, and unacknowledged
-events are sent again, with the same `id` and `seq`, after a reconnect or a timeout.
+(epoch, seq) (a broker PUBACK is not a cloud commit), events leave in `seq` order, and
+unacknowledged events are sent again, with the same `id`, `seq` and `epoch`, after a reconnect or a
+timeout.
 
-`Window` is the bookkeeping: it does no I/O and takes the time as an argument, so every rule is
-tested without a broker or a clock. `Publisher` is its asyncio shell: it reads the outbox, asks
-the window what to publish, publishes it on the connection it is given, and feeds acks and timer
-expiries back in.
+`Window` (sync/window.py) is the bookkeeping: it does no I/O and takes the time as an argument,
+so every rule is tested without a broker or a clock. `Publisher` is its asyncio shell: it reads
+the outbox, asks the window what to publish, publishes it on the connection it is given, and
+feeds acks and timer expiries back in.
+
+What arrives on `acks` is checked before it touches the outbox (docs/security.md, "The cloud
+link"): an ack above the highest seq the ledger has assigned, or for an epoch the ledger has not
+reached, cannot come from a cloud that received the events, so it is refused whole (never
+clamped), counted and raised as a `cloud.alarm`; later genuine acks work as before. A `conflict`
+(the cloud holds other events under keys the station used) moves the unacknowledged events to a
+new epoch (docs/cloud.md, "Epochs").
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Protocol
 
 import aiomqtt
 
 from domain.model import Event
+from sync.acks import Ack, Conflict, Position, parse_ack
 from sync.topics import QoS, encode
+from sync.window import Window
 
-__all__ = ["POLL_INTERVAL", "Outbox", "Publisher", "Window", "parse_ack"]
+__all__ = ["ALARM_EVENT", "ALARM_INTERVAL", "POLL_INTERVAL", "Ack", "Conflict",
+           "Outbox", "Position", "Publisher", "Window", "parse_ack"]
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0  # the outbox is read at least this often, should a wake-up be missed
-
-# SQLite integers are 64-bit signed; a larger upto_seq could not even be compared in SQL.
-_MAX_SEQ = 2**63 - 1
-
-
+ALARM_EVENT = "cloud.alarm"
+# Refused acks raise one alarm event at most this often (seconds); the ones in between are
+# counted into the next. A flood of forged acks must not become a flood of writes.
+ALARM_INTERVAL = 60.0
+# Acks above what the station is known to have assigned wait for one read of the ledger's
+# counters; beyond this many waiting, more are dropped (a genuine ack comes again anyway).
+MAX_UNCHECKED = 64
+MAX_CONFLICTS = 16
 class Outbox(Protocol):
     """What the link needs from the station's durable outbox."""
 
@@ -42,131 +54,27 @@ class Outbox(Protocol):
         """Unacknowledged events with a seq greater than `after_seq`, in seq order."""
         ...
 
-    async def ack(self, upto_seq: int) -> int:
-        """The cloud committed every event up to `upto_seq`: drop them; returns how many."""
+    async def ack(self, upto_seq: int, epoch: int) -> int:
+        """The cloud committed every event of `epoch` up to `upto_seq`: drop them; returns how
+        many."""
         ...
 
     async def backlog(self) -> int:
         """How many events wait for an acknowledgement."""
         ...
 
+    async def position(self) -> tuple[int, int]:
+        """(current epoch, highest seq assigned), from the durable counters."""
+        ...
 
-def parse_ack(payload: bytes) -> int | None:
-    """`upto_seq` from an `acks` message, or None when the payload is not a valid ack.
+    async def alarm(self, data: dict[str, Any]) -> None:
+        """Record a `cloud.alarm` event with `data`."""
+        ...
 
-    Accepts the bare `{"upto_seq": N}` and the same object as the `data` of an envelope (the
-    contract wraps every message body in one). N must be an integer >= 0; JSON `true` is not 1.
-    """
-    try:
-        message = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if isinstance(message, dict) and "upto_seq" not in message:
-        message = message.get("data")
-    if not isinstance(message, dict):
-        return None
-    upto = message.get("upto_seq")
-    if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto <= _MAX_SEQ:
-        return None
-    return upto
-
-
-class Window:
-    """Up to `size` events in flight (published, not yet covered by an ack), in seq order.
-
-    - `take(events, now)` picks, from the outbox's pending events, the ones to publish now.
-    - `ack(upto)` slides the window; only acks free room, PUBACKs never do.
-    - `restart()` on every new connection: everything unacked goes again from the lowest seq.
-    - `handle_timeout(now)`: when the oldest event in flight is not acked within the ack timeout,
-      the whole window goes again. Each timeout in a row doubles the wait (up to
-      `ack_timeout_max`) so a cloud that is down for days is not sent the same window every few
-      seconds over a metered link; any ack that makes progress, or a new connection, resets it.
-    """
-
-    def __init__(self, size: int, ack_timeout: float, ack_timeout_max: float | None = None) -> None:
-        if size < 1:
-            raise ValueError(f"window size must be at least 1, got {size}")
-        if ack_timeout <= 0:
-            raise ValueError(f"ack timeout must be positive, got {ack_timeout}")
-        self.size = size
-        self.ack_timeout = ack_timeout
-        self.ack_timeout_max = max(ack_timeout, ack_timeout_max or ack_timeout)
-        self._in_flight: deque[tuple[int, float]] = deque()  # (seq, sent at), in seq order
-        self._patience = ack_timeout
-        self.cursor = 0  # highest seq taken since the last restart: the outbox is read after it
-        self.acked_upto = 0
-        self.highest_sent = 0
-        self.sent = 0
-        self.resent = 0
-        self.timeouts = 0
-        self.stalled = 0  # timeouts in a row, without an ack making progress in between
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    @property
-    def oldest_in_flight(self) -> int | None:
-        return self._in_flight[0][0] if self._in_flight else None
-
-    def room(self) -> int:
-        return self.size - len(self._in_flight)
-
-    def restart(self) -> None:
-        self.cursor = 0
-        self._in_flight.clear()
-        self._patience = self.ack_timeout
-        self.stalled = 0
-
-    def take(self, events: Sequence[Event], now: float) -> list[Event]:
-        """The events to publish now, in order; they count as in flight from `now`."""
-        chosen: list[Event] = []
-        for event in events:
-            if event.seq <= self.cursor:
-                continue  # already published on this connection and still in flight
-            if self.room() <= 0:
-                break
-            self.cursor = event.seq
-            chosen.append(event)
-            self.sent += 1
-            if event.seq <= self.highest_sent:
-                self.resent += 1
-            else:
-                self.highest_sent = event.seq
-            # An ack that raced with the outbox read already covers it: a harmless duplicate
-            # for the cloud, and nothing to wait for.
-            if event.seq > self.acked_upto:
-                self._in_flight.append((event.seq, now))
-        return chosen
-
-    def ack(self, upto_seq: int) -> bool:
-        """The cloud committed everything up to `upto_seq`; True if that is news."""
-        if upto_seq <= self.acked_upto:
-            return False
-        self.acked_upto = upto_seq
-        while self._in_flight and self._in_flight[0][0] <= upto_seq:
-            self._in_flight.popleft()
-        self._patience = self.ack_timeout
-        self.stalled = 0
-        return True
-
-    def next_timeout(self) -> float | None:
-        """When the oldest event in flight has waited too long; None when nothing is in flight."""
-        if not self._in_flight:
-            return None
-        return self._in_flight[0][1] + self._patience
-
-    def handle_timeout(self, now: float) -> bool:
-        """True when the window must be sent again (the caller then reads the outbox anew)."""
-        deadline = self.next_timeout()
-        if deadline is None or now < deadline:
-            return False
-        self.timeouts += 1
-        self.stalled += 1
-        self.cursor = 0
-        self._in_flight.clear()
-        self._patience = min(self._patience * 2, self.ack_timeout_max)
-        return True
+    async def conflict(self, epoch: int, seq: int, cloud_epoch: int) -> int | None:
+        """Move the unacknowledged events from (epoch, seq) on to a new epoch above
+        `cloud_epoch`; the new epoch, or None when the outbox no longer holds (epoch, seq)."""
+        ...
 
 
 class Publisher:
@@ -176,31 +84,71 @@ class Publisher:
     """
 
     def __init__(self, outbox: Outbox, envelope: Callable[[Event], dict[str, Any]], topic: str,
-                 window: Window) -> None:
+                 window: Window, *, alarm_interval: float = ALARM_INTERVAL) -> None:
         self.outbox = outbox
         self.window = window
         self._envelope = envelope
         self._topic = topic
         self.wakeup = asyncio.Event()
-        self.bad_acks = 0  # acks messages that were not {"upto_seq": N}
-        self._pending_ack = 0  # the highest upto_seq received, maybe not committed yet
+        self.bad_acks = 0  # acks messages that were neither an ack nor a conflict
+        self.forged_acks = 0  # acks (and conflicts) beyond what the ledger has assigned
+        self.last_forged: Ack | Conflict | None = None
+        self.epochs_started = 0  # conflicts that moved events to a new epoch
+        # The highest upto_seq noted per epoch, within the ledger's known position, maybe not
+        # committed yet.
+        self._pending: dict[int, int] = {}
+        self._unchecked: list[Ack] = []  # above the known position: checked against the ledger
+        self._conflicts: list[Conflict] = []
+        # A lower bound of the ledger's position: the durable counters when last read, raised
+        # by every event read since. None until the first read.
+        self._known: Position | None = None
+        self._rewind = False
+        self._alarm_interval = alarm_interval
+        self._next_alarm = float("-inf")
+        self._unreported = 0  # refused since the last alarm event
         self._publishing: set[asyncio.Task[None]] = set()  # publishes awaiting their PUBACK
         self._failed: BaseException | None = None  # a publish of this connection failed
         self._ack_wake = asyncio.Event()
 
+    @property
+    def position(self) -> Position | None:
+        """The ledger's position as the link last knew it."""
+        return self._known
+
     def note_ack(self, payload: bytes) -> None:
         """Take an ack off the wire without waiting for the store: acks are cumulative, so
-        while one is being committed the newer ones coalesce into the highest."""
-        upto = parse_ack(payload)
-        if upto is None:
+        while one is being committed the newer ones coalesce into the highest of each epoch.
+        Only acks within what the ledger is known to have assigned coalesce: one forged ack must
+        not swallow the genuine ones after it."""
+        message = parse_ack(payload)
+        if message is None:
             self.bad_acks += 1
             log.log(logging.WARNING if self.bad_acks == 1 else logging.DEBUG,
-                    "cloud link: ignoring an ack that is not {\"upto_seq\": N >= 0}: %r",
-                    payload[:200])
+                    "cloud link: ignoring an acks message that is neither {\"upto_seq\": N} "
+                    "nor {\"conflict\": ...}: %r", payload[:200])
             return
-        if upto > self._pending_ack:
-            self._pending_ack = upto
-            self._ack_wake.set()
+        if isinstance(message, Conflict):
+            if len(self._conflicts) < MAX_CONFLICTS:
+                self._conflicts.append(message)
+        elif self._within(message):
+            if message.upto_seq > self._pending.get(message.epoch, 0):
+                self._pending[message.epoch] = message.upto_seq
+        elif len(self._unchecked) < MAX_UNCHECKED:
+            self._unchecked.append(message)
+        else:
+            log.debug("cloud link: %d acks wait for a check, dropping %s", MAX_UNCHECKED,
+                      message)
+            return
+        self._ack_wake.set()
+
+    def _within(self, ack: Ack) -> bool:
+        known = self._known
+        return known is not None and ack.epoch <= known.epoch and ack.upto_seq <= known.seq
+
+    def _raise_known(self, epoch: int, seq: int) -> None:
+        known = self._known
+        self._known = Position(epoch, seq) if known is None else Position(
+            max(known.epoch, epoch), max(known.seq, seq))
 
     async def handle_ack(self, payload: bytes) -> None:
         """Note an ack and apply it now (tests and callers without the ack task)."""
@@ -208,22 +156,103 @@ class Publisher:
         await self._apply_pending_ack()
 
     async def apply_acks(self) -> None:
-        """Runs with a connection: commits the highest ack noted, one commit at a time."""
+        """Runs with a connection: commits the highest acks noted, one commit at a time."""
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
             await self._apply_pending_ack()
 
     async def _apply_pending_ack(self) -> None:
-        upto = self._pending_ack
-        if upto <= self.window.acked_upto:
-            return  # already applied; acks repeat after reconnects and resends
+        if self._unchecked or self._conflicts:
+            await self._check()
+        pending, self._pending = self._pending, {}
+        for epoch, upto in sorted(pending.items()):
+            if upto <= self.window.acked.get(epoch, 0):
+                continue  # already applied; acks repeat after reconnects and resends
+            try:
+                await self.outbox.ack(upto, epoch)
+            except Exception as exc:  # it comes again after the resend
+                log.warning("cloud link: could not record the ack up to seq %d of epoch %d: %s",
+                            upto, epoch, exc)
+                continue
+            self.window.ack(upto, epoch)
+            self.wakeup.set()
+
+    async def _check(self) -> None:
+        """Acks and conflicts beyond the known position, against the durable counters: a
+        restart or a burst of new events is no reason to refuse a genuine ack."""
         try:
-            await self.outbox.ack(upto)
-        except Exception as exc:  # it comes again after the resend
-            log.warning("cloud link: could not record the ack up to seq %d: %s", upto, exc)
+            epoch, seq = await self.outbox.position()
+        except Exception as exc:  # they wait for the next ack message
+            log.warning("cloud link: cannot read the ledger's position to check an ack: %s", exc)
             return
-        self.window.ack(upto)
+        self._raise_known(epoch, seq)
+        position = Position(epoch, seq)
+        unchecked, self._unchecked = self._unchecked, []
+        for ack in unchecked:
+            if self._within(ack):
+                if ack.upto_seq > self._pending.get(ack.epoch, 0):
+                    self._pending[ack.epoch] = ack.upto_seq
+            else:
+                await self._refuse(ack, position)
+        conflicts, self._conflicts = self._conflicts, []
+        for conflict in conflicts:
+            await self._resolve(conflict, position)
+
+    async def _refuse(self, message: Ack | Conflict, position: Position) -> None:
+        """An ack (or conflict) no cloud that received the station's events can send."""
+        self.forged_acks += 1
+        self.last_forged = message
+        self._unreported += 1
+        now = asyncio.get_running_loop().time()
+        due = now >= self._next_alarm
+        what = (f"an ack up to seq {message.upto_seq} of epoch {message.epoch}"
+                if isinstance(message, Ack) else
+                f"a conflict at seq {message.seq} of epoch {message.epoch}")
+        log.log(logging.ERROR if due else logging.DEBUG,
+                "cloud link: refused %s: the ledger has assigned seqs up to %d in epoch %d; "
+                "only the cloud may publish acks, so someone else may be publishing on %s "
+                "(%d refused since start)", what, position.seq, position.epoch,
+                self._topic.rsplit("/", 1)[0] + "/acks", self.forged_acks)
+        if not due:
+            return
+        self._next_alarm = now + self._alarm_interval
+        data: dict[str, Any] = {
+            "kind": "forged_ack",
+            "message": (f"已拒绝一条异常的云端确认（{what}，本站只分配到序号 "
+                        f"{position.seq}）：可能有人冒充云端发送确认，请检查 MQTT 账号与权限"),
+            "refused": self._unreported,
+            "total_refused": self.forged_acks,
+            "highest_seq": position.seq,
+            "current_epoch": position.epoch,
+            "ack": message._asdict(),
+        }
+        self._unreported = 0
+        try:
+            await self.outbox.alarm(data)
+        except Exception as exc:  # the log line above stays; the count goes in the next alarm
+            log.error("cloud link: cannot record the forged ack alarm: %s", exc)
+
+    async def _resolve(self, conflict: Conflict, position: Position) -> None:
+        if conflict.epoch > position.epoch or conflict.seq > position.seq:
+            await self._refuse(conflict, position)
+            return
+        try:
+            epoch = await self.outbox.conflict(conflict.epoch, conflict.seq, conflict.cloud_epoch)
+        except Exception as exc:  # the cloud reports it again when the event comes again
+            log.warning("cloud link: cannot start a new epoch for the conflict at seq %d of "
+                        "epoch %d: %s", conflict.seq, conflict.epoch, exc)
+            return
+        if epoch is None:
+            log.debug("cloud link: conflict %s is stale (no such unacknowledged event)", conflict)
+            return
+        self.epochs_started += 1
+        self._raise_known(epoch, position.seq)
+        log.warning("cloud link: the cloud holds other events under epoch %d from seq %d (a "
+                    "restored or replaced ledger); the unacknowledged events from seq %d on go "
+                    "again in the new epoch %d", conflict.epoch, conflict.seq, conflict.seq,
+                    epoch)
+        self._rewind = True
         self.wakeup.set()
 
     async def run(self, client: aiomqtt.Client) -> None:
@@ -231,6 +260,7 @@ class Publisher:
         client fails."""
         window = self.window
         window.restart()
+        self._rewind = False
         self._failed = None
         try:
             await self._serve(client, window)
@@ -243,6 +273,9 @@ class Publisher:
         while True:
             if self._failed is not None:
                 raise self._failed
+            if self._rewind:  # events moved to a new epoch: all of them again, from the lowest
+                self._rewind = False
+                window.rewind()
             self.wakeup.clear()  # before reading, so a commit during the read is not missed
             if window.room() > 0:
                 try:
@@ -254,6 +287,8 @@ class Publisher:
                     events = []
                 else:
                     read_failures = 0
+                if events:
+                    self._raise_known(max(event.epoch for event in events), events[-1].seq)
                 batch = window.take(events, loop.time())
                 if batch:
                     await self._publish(client, batch)

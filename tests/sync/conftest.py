@@ -94,14 +94,27 @@ class StoreOutbox:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.acks: list[int] = []
+        self.alarms: list[dict[str, Any]] = []
 
     async def pending(self, after_seq: int, limit: int) -> list[Event]:
         return await asyncio.to_thread(self.store.outbox_pending, after_seq=after_seq,
                                        limit=limit)
 
-    async def ack(self, upto_seq: int) -> int:
+    async def ack(self, upto_seq: int, epoch: int) -> int:
         self.acks.append(upto_seq)
-        return await asyncio.to_thread(self.store.outbox_ack, upto_seq)
+        return await asyncio.to_thread(self.store.outbox_ack, upto_seq, epoch)
+
+    async def position(self) -> tuple[int, int]:
+        return await asyncio.to_thread(self.store.ledger_position)
+
+    async def alarm(self, data: dict[str, Any]) -> None:
+        self.alarms.append(data)
+        await asyncio.to_thread(self.store.append_event, "cloud.alarm", data)
+
+    async def conflict(self, epoch: int, seq: int, cloud_epoch: int) -> int | None:
+        started = await asyncio.to_thread(self.store.resolve_epoch_conflict, epoch, seq,
+                                          cloud_epoch)
+        return None if started is None else started.epoch
 
     async def backlog(self) -> int:
         return await asyncio.to_thread(self.store.outbox_backlog)

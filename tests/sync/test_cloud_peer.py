@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from simulator.cloud import ACK_INTERVAL, CloudPeer, Received, StationStream, pa
 from sync.inbox import Inbox
 from sync.keys import generate, load_private_key, load_public_key, sign_command
 from sync.schemas import OrderCancel
+from tests.helpers import free_port
 from tests.mosquitto import Mosquitto
 
 SID = "XJ-TEST-0001"
@@ -87,10 +89,13 @@ def test_duplicates_keep_the_first_envelope_and_a_reused_seq_is_a_conflict() -> 
     stream.add(first, T)
     assert stream.add(event(1), T) is Received.DUPLICATE
     assert stream.add(event(1, id_="another"), T) is Received.CONFLICT
-    assert stream.add(event(1, "sale.completed"), T) is Received.CONFLICT
     assert stream.received[1] is first
-    assert stream.duplicates == 3
-    assert stream.conflicts == [1, 1]
+    assert stream.duplicates == 1
+    assert stream.conflicts == [(1, 1)]
+    # Reported, and never acked: an ack of seq 1 would remove the station's other event 1.
+    assert stream.take_acks(T) == [{"conflict": {"epoch": 1, "seq": 1, "cloud_epoch": 1}}]
+    assert stream.add(event(2), T) is Received.CONFLICT  # nothing of epoch 1 from seq 1 on
+    assert 2 not in stream.received
 
 
 def test_ack_every_n_events_or_after_the_interval() -> None:
@@ -133,12 +138,89 @@ def test_what_the_cloud_committed_before_counts_as_received() -> None:
     stream = StationStream(committed=10)
     assert stream.contiguous() == 10
     stream.reack()
-    assert stream.take_ack(T) == 10  # a fresh cloud tells the station where it stands
+    assert stream.take_ack(T) is None  # no ack names a seq the station has not sent
     assert stream.add(event(7), T) is Received.DUPLICATE
+    assert stream.take_ack(T) == 7
     stream.add(event(12), T)
     assert stream.gaps() == [11]
     stream.add(event(11), T)
     assert (stream.contiguous(), stream.take_ack(T)) == (12, 12)
+
+
+def in_epoch(epoch: int, seq: int, type_: str = "tank.reading", *, id_: str | None = None,
+             data: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = event(seq, type_, id_=id_ or f"evt-{epoch}-{seq:04d}")
+    body["epoch"] = epoch
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def started(epoch: int, seq: int, first_seq: int) -> dict[str, Any]:
+    return in_epoch(epoch, seq, "epoch.started",
+                    data={"epoch": epoch, "first_seq": first_seq, "reason": "restore"})
+
+
+def test_a_new_epoch_is_acked_from_where_its_epoch_started_event_says() -> None:
+    stream = StationStream()
+    for seq in (1, 2, 3, 4):
+        stream.add(in_epoch(1, seq), T)
+    assert stream.take_acks(T) == [{"epoch": 1, "upto_seq": 4}]
+    # A restore to seq 2: (2, 3) and (2, 4) are new keys, not duplicates of (1, 3), (1, 4).
+    assert stream.add(in_epoch(2, 4), T) is Received.NEW  # before its announcement
+    assert stream.take_acks(T) == []  # where epoch 2 starts is not known yet
+    assert stream.add(started(2, 3, 3), T) is Received.NEW
+    assert stream.take_acks(T) == [{"epoch": 2, "upto_seq": 4}]
+    assert [(e["epoch"], e["seq"]) for e in stream.events()] == [
+        (1, 1), (1, 2), (1, 3), (1, 4), (2, 3), (2, 4)]
+    # The station's current ledger: 1..2 of epoch 1, 3..4 of epoch 2.
+    assert [stream.received[seq]["epoch"] for seq in (1, 2, 3, 4)] == [1, 1, 2, 2]
+    assert stream.conflicts == []
+
+
+def test_acks_never_name_more_than_the_station_sent_since_it_restarted() -> None:
+    """A station restored to seq 2 resends 1..2 of epoch 1: acking the 4 the cloud holds from
+    the lost ledger would be refused by the station as forged."""
+    stream = StationStream()
+    for seq in (1, 2, 3, 4):
+        stream.add(in_epoch(1, seq), T)
+    stream.take_acks(T)
+    stream.station_restarted()
+    assert stream.add(in_epoch(1, 2), T) is Received.DUPLICATE
+    assert stream.take_acks(T) == [{"epoch": 1, "upto_seq": 2}]
+
+
+def test_after_a_conflict_the_epoch_is_closed_and_the_events_come_again_in_a_new_one() -> None:
+    stream = StationStream()
+    for seq in (1, 2, 3):
+        stream.add(in_epoch(1, seq, id_=f"old-{seq}"), T)
+    stream.take_acks(T)
+    stream.station_restarted()  # a new PC, its own ledger from seq 1
+    assert stream.add(in_epoch(1, 1, id_="new-1"), T) is Received.CONFLICT
+    assert stream.add(in_epoch(1, 4, id_="new-4"), T) is Received.CONFLICT  # past the conflict
+    assert stream.take_acks(T) == [{"conflict": {"epoch": 1, "seq": 1, "cloud_epoch": 1}}]
+    for seq in (1, 4):
+        assert stream.add(in_epoch(2, seq, id_=f"new-{seq}"), T) is Received.NEW
+    assert stream.take_acks(T) == []  # epoch 2's start is not known yet
+    assert stream.add(in_epoch(2, 5, "epoch.started", id_="new-5", data={
+        "epoch": 2, "first_seq": 1, "reason": "conflict"}), T) is Received.NEW
+    assert stream.take_acks(T) == [{"epoch": 2, "upto_seq": 1}]  # 2 and 3 missing: up to 1
+    assert stream.add(in_epoch(2, 2, id_="new-2"), T) is Received.NEW
+    assert stream.add(in_epoch(2, 3, id_="new-3"), T) is Received.NEW
+    assert stream.take_acks(T) == [{"epoch": 2, "upto_seq": 5}]
+    assert stream.conflicts == [(1, 1), (1, 4)]
+    assert len(stream.events()) == 3 + 5
+
+
+def test_an_event_already_held_under_another_key_is_a_duplicate_there_too() -> None:
+    """A conflict reported in error (or forged) moves events the cloud had: their ids say they
+    are the same events, committed once, and acked under the new key as well."""
+    stream = StationStream()
+    stream.add(in_epoch(1, 1), T)
+    stream.add(in_epoch(2, 2, "epoch.started", id_="s", data={"epoch": 2, "first_seq": 1}), T)
+    assert stream.add({**in_epoch(1, 1), "epoch": 2}, T) is Received.DUPLICATE
+    assert stream.take_acks(T) == [{"epoch": 1, "upto_seq": 1}, {"epoch": 2, "upto_seq": 2}]
+    assert len(stream.events()) == 2
 
 
 def test_bad_settings_are_refused() -> None:
@@ -215,7 +297,7 @@ async def next_ack(messages: AsyncIterator[aiomqtt.Message]) -> int:
     async with asyncio.timeout(10):
         message = await anext(messages)
     body = json.loads(message.payload)
-    assert set(body) == {"upto_seq"}
+    assert set(body) == {"epoch", "upto_seq"} and body["epoch"] == 1
     assert isinstance(body["upto_seq"], int)
     return body["upto_seq"]
 
@@ -400,11 +482,13 @@ async def test_the_inbox_refuses_what_the_peer_can_forge(
 # ------------------------------------------------------------- the production broker config
 
 
-def production_conf_for_test(conf: str, *, port: int, folder: Path, passwd: Path) -> str:
-    """config/mosquitto/mosquitto.conf with TLS removed and paths moved under `folder`."""
-    replaced = {"listener": f"listener {port} 127.0.0.1",
-                "password_file": f"password_file {passwd}",
-                "acl_file": f"acl_file {REPO / 'config/mosquitto/acl'}",
+def production_conf_for_test(conf: str, *, ports: tuple[int, int], folder: Path,
+                             passwd: Path, cloud_passwd: Path) -> str:
+    """config/mosquitto/mosquitto.conf with TLS removed and paths moved under `folder`: the
+    stations' listener on ports[0], the cloud services' on ports[1]."""
+    listeners = iter(f"listener {port} 127.0.0.1" for port in ports)
+    password_files = iter((f"password_file {passwd}", f"password_file {cloud_passwd}"))
+    replaced = {"acl_file": f"acl_file {REPO / 'config/mosquitto/acl'}",
                 "persistence_location": f"persistence_location {folder}/",
                 "log_dest": f"log_dest file {folder / 'mosquitto.log'}\nuser root"}
     dropped = {"certfile", "keyfile", "tls_version", "cafile", "require_certificate",
@@ -416,31 +500,60 @@ def production_conf_for_test(conf: str, *, port: int, folder: Path, passwd: Path
         seen.add(key)
         if key in dropped:
             continue
-        out.append(replaced.get(key, line))
-    assert set(replaced) | {"certfile", "keyfile"} <= seen, "the template lost a directive"
+        if key == "listener":
+            out.append(next(listeners))
+        elif key == "password_file":
+            out.append(next(password_files))
+        else:
+            out.append(replaced.get(key, line))
+    assert set(replaced) | {"certfile", "keyfile", "use_username_as_clientid"} <= seen, \
+        "the template lost a directive"
+    assert next(listeners, None) is None and next(password_files, None) is None, \
+        "the template has no separate listener for the cloud"
     return "\n".join(out) + "\n"
 
 
-@pytest.fixture
-def secured_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+def passwords(tool: str, path: Path, *users: str) -> Path:
+    path.touch()
+    for user in users:
+        subprocess.run([tool, "-b", str(path), user, f"pw-{user}"], check=True,
+                       capture_output=True)
+    return path
+
+
+@dataclass
+class SecuredBroker:
+    broker: Mosquitto
+    cloud_port: int
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+
+def secured(tmp_path: Path, conf: str) -> Iterator[SecuredBroker]:
     passwd_tool = shutil.which("mosquitto_passwd", path="/usr/bin:/usr/sbin:/usr/local/bin")
     if passwd_tool is None:
         pytest.skip("mosquitto_passwd is not installed")
-    passwd = tmp_path / "passwd"
-    passwd.touch()
-    for user in ("XJ-A-0001", "XJ-B-0002", "cloud.backend"):
-        subprocess.run([passwd_tool, "-b", str(passwd), user, f"pw-{user}"], check=True,
-                       capture_output=True)
+    stations = passwords(passwd_tool, tmp_path / "passwd", "XJ-A-0001", "XJ-B-0002")
+    cloud = passwords(passwd_tool, tmp_path / "cloud.passwd", "cloud.backend")
     broker = Mosquitto(tmp_path / "secured")
-    conf = (REPO / "config/mosquitto/mosquitto.conf").read_text("utf-8")
+    cloud_port = free_port()
     broker.config.write_text(production_conf_for_test(
-        conf, port=broker.port, folder=broker.folder, passwd=passwd), "utf-8")
+        conf, ports=(broker.port, cloud_port), folder=broker.folder, passwd=stations,
+        cloud_passwd=cloud), "utf-8")
     with broker:
-        yield broker
+        yield SecuredBroker(broker, cloud_port)
 
 
-def login(broker: Mosquitto, user: str, identifier: str) -> aiomqtt.Client:
-    return aiomqtt.Client("127.0.0.1", broker.port, username=user, password=f"pw-{user}",
+@pytest.fixture
+def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
+    yield from secured(tmp_path, (REPO / "config/mosquitto/mosquitto.conf").read_text("utf-8"))
+
+
+def login(broker: SecuredBroker, user: str, identifier: str) -> aiomqtt.Client:
+    port = broker.cloud_port if user.startswith("cloud.") else broker.port
+    return aiomqtt.Client("127.0.0.1", port, username=user, password=f"pw-{user}",
                           identifier=identifier)
 
 
@@ -456,35 +569,38 @@ async def collect(client: aiomqtt.Client, until: bytes) -> list[tuple[str, bytes
     raise AssertionError("the client disconnected")
 
 
+async def forge(client: aiomqtt.Client, topic: str) -> None:
+    """Publishes into a topic the ACL denies. Once the publish returned (PUBACKed) or failed
+    (Mosquitto 2.0 may drop a client after refusing its publish), the broker has dealt with it;
+    a fresh login for each, since the connection may be gone."""
+    with contextlib.suppress(aiomqtt.MqttError):
+        async with client:
+            await client.publish(topic, b"forged by A", qos=1)
+    # When the broker dropped the client, aiomqtt leaves that error unread in a future (asyncio
+    # would log "Future exception was never retrieved"): read it.
+    if client._disconnected.done():
+        client._disconnected.exception()
+
+
 async def test_the_acl_confines_each_station_to_its_own_topics(
-        secured_broker: Mosquitto) -> None:
+        secured_broker: SecuredBroker) -> None:
     broker = secured_broker
     a, b = "XJ-A-0001", "XJ-B-0002"
-    async with login(broker, "cloud.backend", "cloud") as cloud, \
+    # Station A writes into B's topics (before A's own connection below: one connection per
+    # station account, a second login replaces the first).
+    for topic in (f"fcc/v1/{b}/events", f"fcc/v1/{b}/acks", f"fcc/v1/{b}/commands",
+                  f"fcc/v1/{b}/status", "fcc/v1/other/events"):
+        await forge(login(broker, a, "station-a"), topic)
+    async with login(broker, "cloud.backend", "cloud.backend-ingest") as cloud, \
             login(broker, b, "station-b") as station_b, \
-            login(broker, a, "station-a-spy") as spy:
+            login(broker, a, "station-a") as station_a:
         await cloud.subscribe("$share/ingest/fcc/v1/+/events", qos=1)
         await cloud.subscribe("fcc/v1/+/replies", qos=1)
         await station_b.subscribe(f"fcc/v1/{b}/acks", qos=1)
         await station_b.subscribe(f"fcc/v1/{b}/commands", qos=1)
-        await spy.subscribe(f"fcc/v1/{b}/commands", qos=1)  # granted, but never delivered
-        await spy.subscribe(f"fcc/v1/{a}/commands", qos=1)
-
-        # Station A writes into B's topics. Once the publish returned (PUBACKed) or failed
-        # (Mosquitto 2.0 may drop a client after refusing its publish), the broker has dealt
-        # with it; a fresh login for each, since the connection may be gone.
-        for topic in (f"fcc/v1/{b}/events", f"fcc/v1/{b}/acks", f"fcc/v1/{b}/commands",
-                      f"fcc/v1/{b}/status", "fcc/v1/other/events"):
-            client = login(broker, a, "station-a")
-            with contextlib.suppress(aiomqtt.MqttError):
-                async with client:
-                    await client.publish(topic, b"forged by A", qos=1)
-            # When the broker dropped the client, aiomqtt leaves that error unread in a future
-            # (asyncio would log "Future exception was never retrieved"): read it.
-            if client._disconnected.done():
-                client._disconnected.exception()
-        async with login(broker, a, "station-a") as station_a:
-            await station_a.publish(f"fcc/v1/{a}/events", b"event of A", qos=1)
+        await station_a.subscribe(f"fcc/v1/{b}/commands", qos=1)  # granted, but never delivered
+        await station_a.subscribe(f"fcc/v1/{a}/commands", qos=1)
+        await station_a.publish(f"fcc/v1/{a}/events", b"event of A", qos=1)
 
         # What is allowed arrives, in order, and none of the forged messages before it did.
         await station_b.publish(f"fcc/v1/{b}/events", b"event of B", qos=1)
@@ -497,11 +613,67 @@ async def test_the_acl_confines_each_station_to_its_own_topics(
         assert await collect(station_b, b"command for B") == [
             (f"fcc/v1/{b}/acks", b"ack for B"), (f"fcc/v1/{b}/commands", b"command for B")]
         await cloud.publish(f"fcc/v1/{a}/commands", b"command for A", qos=1)
-        assert await collect(spy, b"command for A") == [(f"fcc/v1/{a}/commands",
-                                                         b"command for A")]
+        assert await collect(station_a, b"command for A") == [(f"fcc/v1/{a}/commands",
+                                                               b"command for A")]
 
 
-async def test_a_station_cannot_log_in_without_its_password(secured_broker: Mosquitto) -> None:
+async def knock(broker: SecuredBroker, user: str, identifiers: list[str]) -> None:
+    """Connects once with each of `identifiers` using `user`'s own password."""
+    for identifier in identifiers:
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with login(broker, user, identifier):
+                pass
+
+
+async def still_connected(client: aiomqtt.Client, topic: str) -> bool:
+    """The client's connection survived: it is not marked gone and a publish round-trips."""
+    if client._disconnected.done():
+        return False
+    try:
+        await client.publish(topic, b"still here", qos=1, timeout=5)
+    except aiomqtt.MqttError:
+        return False
+    return True
+
+
+async def test_another_stations_credentials_cannot_take_a_stations_client_id(
+        secured_broker: SecuredBroker) -> None:
+    """Issue case 9: B's password and A's client id knocked A off the broker, again and again.
+    With the client id pinned to the user name, B's logins are B's own connection."""
+    a, b = "XJ-A-0001", "XJ-B-0002"
+    broker = secured_broker
+    async with login(broker, a, f"forecourt-{a}") as station_a:
+        await knock(broker, b, [f"forecourt-{a}", a, f"forecourt-{a}"])
+        assert await still_connected(station_a, f"fcc/v1/{a}/events")
+        async with login(broker, "cloud.backend", f"forecourt-{a}") as cloud:
+            # The id A asked for is not the one it has (its user name): a cloud service using
+            # that id on its own port does not collide with A either.
+            await cloud.publish(f"fcc/v1/{a}/commands", b"hello", qos=1)
+        assert await still_connected(station_a, f"fcc/v1/{a}/events")
+        # The station listener refuses cloud accounts, the cloud listener station accounts.
+        for user, port in (("cloud.backend", broker.port), (a, broker.cloud_port)):
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client("127.0.0.1", port, username=user,
+                                          password=f"pw-{user}", identifier="x"):
+                    pass
+
+
+async def test_without_the_pinned_client_id_the_knock_works(tmp_path: Path) -> None:
+    """The same knock against the template without `use_username_as_clientid`: what the
+    setting is there for (this test fails if Mosquitto ever stops dropping duplicates)."""
+    conf = (REPO / "config/mosquitto/mosquitto.conf").read_text("utf-8")
+    unpinned = conf.replace("use_username_as_clientid true", "use_username_as_clientid false")
+    a, b = "XJ-A-0001", "XJ-B-0002"
+    for broker in secured(tmp_path, unpinned):
+        async with login(broker, a, f"forecourt-{a}") as station_a:
+            await knock(broker, b, [f"forecourt-{a}"])
+            assert not await still_connected(station_a, f"fcc/v1/{a}/events")
+            if station_a._disconnected.done():
+                station_a._disconnected.exception()
+
+
+async def test_a_station_cannot_log_in_without_its_password(
+        secured_broker: SecuredBroker) -> None:
     with pytest.raises(aiomqtt.MqttError):
         async with aiomqtt.Client("127.0.0.1", secured_broker.port, username="XJ-A-0001",
                                   password="wrong", identifier="intruder"):

@@ -29,6 +29,7 @@ def test_event_envelope_is_the_contract_shape() -> None:
         "station": "XJ-URC-0001",
         "ts": "2026-11-22T01:15:00+00:00",
         "seq": 42,
+        "epoch": 1,
         "data": {
             "order_id": "A-1",
             "status": "accepted",
@@ -37,6 +38,13 @@ def test_event_envelope_is_the_contract_shape() -> None:
             "refund": None,
         },
     }
+
+
+def test_an_event_of_a_later_epoch_says_so() -> None:
+    later = Event(seq=9, id="0193a1b2-0000-7000-8000-000000000009", type="sale.completed",
+                  ts=T0, data={}, epoch=3)
+    envelope = event_envelope("XJ-URC-0001", later)
+    assert (envelope["seq"], envelope["epoch"]) == (9, 3)
 
 
 def test_event_envelope_speaks_the_station_time_zone() -> None:

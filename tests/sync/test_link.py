@@ -26,10 +26,10 @@ async def test_events_reach_the_cloud_in_order_and_leave_the_outbox_only_by_ack(
 
             assert cloud.seqs == [1, 2, 3, 4, 5]
             stored = await outbox.pending(0, 100)
-            # CONTRACT section 4: the stored event's own id, type, seq, ts and data.
+            # CONTRACT section 4: the stored event's own id, type, seq, epoch, ts and data.
             assert cloud.events[0] == {
                 "v": 1, "id": stored[0].id, "type": "tank.reading", "station": SID,
-                "ts": "2026-11-22T01:15:00+00:00", "seq": 1,
+                "ts": "2026-11-22T01:15:00+00:00", "seq": 1, "epoch": 1,
                 "data": {"tank": 1, "n": 0, "level": "1234.50"},
             }
             assert [e["id"] for e in cloud.events] == [e.id for e in stored]

@@ -3,6 +3,7 @@ backoff, topic names and the connection options taken from the configuration."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from domain.model import Event
 from edge.config import Sync
 from sync.mqtt import Backoff, link_options, parse_broker, password_from_file, tls_context
-from sync.outbox import Window, parse_ack
+from sync.outbox import Ack, Conflict, Window, parse_ack
 from sync.topics import Topics, encode
 
 T = 1000.0  # an arbitrary monotonic time
@@ -116,6 +117,41 @@ def test_timeouts_in_a_row_back_off_up_to_the_cap_and_progress_resets_them() -> 
     assert window.next_timeout() == now + 10
 
 
+def ev_in(epoch: int, seq: int) -> Event:
+    return Event(seq=seq, id=f"id-{epoch}-{seq}", type="tank.reading",
+                 ts=datetime(2026, 11, 22, 1, 15, tzinfo=UTC), data={"n": seq}, epoch=epoch)
+
+
+def test_an_ack_frees_only_the_events_of_its_epoch() -> None:
+    """After a restore, events of the old epoch wait ahead of the new epoch's: an ack of the new
+    epoch frees the new events only, and an ack of the old one the old ones only."""
+    window = Window(8, ack_timeout=30)
+    window.take([ev_in(1, 5), ev_in(1, 6), ev_in(2, 7), ev_in(2, 8)], T)
+    assert window.ack(8, epoch=2) is True
+    assert (window.in_flight, window.oldest_in_flight) == (2, 5)
+    assert window.ack(9, epoch=3) is True  # nothing of epoch 3 in flight: nothing freed
+    assert window.in_flight == 2
+    assert window.ack(6) is True
+    assert window.in_flight == 0
+    assert window.acked == {1: 6, 2: 8, 3: 9}
+    assert window.acked_upto == 9
+    # An event of an epoch acked past it is not waited for; of another epoch it is.
+    window.rewind()
+    window.take([ev_in(2, 8), ev_in(4, 9)], T)
+    assert (window.in_flight, window.oldest_in_flight) == (1, 9)
+
+
+def test_a_rewind_sends_everything_again_without_resetting_the_patience() -> None:
+    window = Window(4, ack_timeout=10, ack_timeout_max=100)
+    window.take(evs(1, 2), T)
+    assert window.handle_timeout(T + 10)
+    window.take(evs(1, 2), T + 10)
+    window.rewind()
+    assert (window.cursor, window.in_flight, window.stalled) == (0, 0, 1)
+    window.take(evs(1, 2), T + 11)
+    assert window.next_timeout() == T + 31  # still the doubled wait
+
+
 def test_window_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         Window(0, ack_timeout=1)
@@ -161,25 +197,44 @@ def test_whatever_happens_events_go_out_in_order_and_the_window_holds(
 # ---------------------------------------------------------------------------------- acks
 
 
-@pytest.mark.parametrize(("payload", "upto"), [
-    (b'{"upto_seq": 0}', 0),
-    (b'{"upto_seq": 17}', 17),
-    (b'{"upto_seq":9223372036854775807}', 2**63 - 1),
-    (b'{"v":1,"id":"x","type":"ack","station":"S","ts":"t","data":{"upto_seq":5}}', 5),
+@pytest.mark.parametrize(("payload", "parsed"), [
+    (b'{"upto_seq": 0}', Ack(0, 1)),
+    (b'{"upto_seq": 17}', Ack(17, 1)),
+    (b'{"upto_seq": 17, "epoch": 3}', Ack(17, 3)),
+    (b'{"upto_seq":9223372036854775807}', Ack(2**63 - 1, 1)),
+    (b'{"v":1,"id":"x","type":"ack","station":"S","ts":"t","data":{"upto_seq":5}}', Ack(5, 1)),
+    (b'{"conflict": {"epoch": 1, "seq": 4, "cloud_epoch": 2}}', Conflict(1, 4, 2)),
+    (b'{"conflict": {"epoch": 2, "seq": 4}}', Conflict(2, 4, 0)),
+    (b'{"data": {"conflict": {"epoch": 1, "seq": 1, "cloud_epoch": 1}}}', Conflict(1, 1, 1)),
     (b'', None), (b'\xff', None), (b'nonsense', None), (b'17', None), (b'[]', None),
     (b'{"upto_seq": -1}', None), (b'{"upto_seq": "5"}', None), (b'{"upto_seq": 5.0}', None),
     (b'{"upto_seq": true}', None), (b'{"upto_seq": null}', None), (b'{}', None),
     (b'{"data": 5}', None), (b'{"upto_seq": 9223372036854775808}', None),
+    (b'{"upto_seq": 5, "epoch": 0}', None), (b'{"upto_seq": 5, "epoch": 2147483648}', None),
+    (b'{"upto_seq": 5, "epoch": true}', None), (b'{"upto_seq": 5, "epoch": null}', None),
+    (b'{"conflict": 1}', None), (b'{"conflict": {"epoch": 1, "seq": 0}}', None),
+    (b'{"conflict": {"epoch": 1}}', None), (b'{"conflict": {"seq": 3}}', None),
+    (b'{"conflict": {"epoch": 1, "seq": 3, "cloud_epoch": -1}}', None),
+    (b'{"conflict": {"epoch": 1, "seq": 9223372036854775808}}', None),
     (b'[' * 100_000, None),
 ])
-def test_parse_ack(payload: bytes, upto: int | None) -> None:
-    assert parse_ack(payload) == upto
+def test_parse_ack(payload: bytes, parsed: Ack | Conflict | None) -> None:
+    assert parse_ack(payload) == parsed
 
 
 @given(st.binary(max_size=200))
 def test_parse_ack_never_raises(payload: bytes) -> None:
     result = parse_ack(payload)
-    assert result is None or (isinstance(result, int) and result >= 0)
+    assert result is None or isinstance(result, Ack | Conflict)
+
+
+@given(st.dictionaries(st.sampled_from(["upto_seq", "epoch", "conflict", "seq", "data"]),
+                       st.integers() | st.booleans() | st.none() | st.text(max_size=3),
+                       max_size=4))
+def test_any_parsed_ack_is_within_sqlite_and_epoch_bounds(body: dict[str, object]) -> None:
+    result = parse_ack(json.dumps(body).encode())
+    if isinstance(result, Ack):
+        assert 0 <= result.upto_seq <= 2**63 - 1 and 1 <= result.epoch <= 2**31 - 1
 
 
 # ------------------------------------------------------------------------------- backoff
