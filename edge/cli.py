@@ -134,6 +134,25 @@ def cmd_db_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from edge.store.restore import RestoreError, restore
+
+    config = _load(args.config, check_files=False)
+    database = Path(config.storage.path)
+    try:
+        done = restore(Path(args.from_), database, now=datetime.now(UTC))
+    except RestoreError as exc:
+        print(f"restore refused ({exc.code}): {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.from_} restored as {database}: its events end at seq {done.backup_last_seq}; "
+          f"epoch {done.epoch} starts at seq {done.first_seq} (docs/runbook.md)")
+    if done.replaced is not None:
+        print(f"what {database} held before is kept in {done.replaced}")
+    return EXIT_OK
+
+
 def cmd_db_archive(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -225,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not require the files it names (keys, passwords) to exist")
     check.set_defaults(func=cmd_check_config)
 
-    db = sub.add_parser("db", help="the station database: backup, verify and archive")
+    db = sub.add_parser("db", help="the station database: backup, verify, restore and archive")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_backup = db_sub.add_parser("backup", help="online backup (SQLite backup API) to a new file")
     db_backup.add_argument("--config", required=True)
@@ -234,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_verify = db_sub.add_parser("verify", help="integrity, audit chain, event log and outbox")
     db_verify.add_argument("--config", required=True)
     db_verify.set_defaults(func=cmd_db_verify)
+    db_restore = db_sub.add_parser(
+        "restore", help="put a backup back as the database, in a new ledger epoch (the daemon "
+        "must be stopped; what it replaces is kept beside it)")
+    db_restore.add_argument("--config", required=True)
+    db_restore.add_argument("--from", dest="from_", required=True, metavar="BACKUP",
+                            help="a file written by forecourt db backup")
+    db_restore.set_defaults(func=cmd_db_restore)
     db_archive = db_sub.add_parser(
         "archive", help="move sales, events and readings older than a date into compressed "
         "files (docs/retention.md); --list shows the archives made")
