@@ -14,7 +14,7 @@ from domain.errors import StationError
 from domain.model import decimal_str, rfc3339, sale_to_api
 from edge.ledger import Ledger
 from edge.orders import OrderRefused, Orders
-from edge.pricing import PriceRefused, PriceScheduler
+from edge.pricing import CLOUD_PAST_TOLERANCE, PriceRefused, PriceScheduler
 from sync.inbox import CommandError, Handler
 from sync.schemas import DataRequest, OrderCancel, OrderCreate, PriceScheduleData
 
@@ -58,7 +58,7 @@ class CommandHandlers:
         try:
             schedule = await self.prices.schedule(
                 data.price_set_id, effective_at=data.effective_at, prices=data.prices,
-                source="cloud")
+                source="cloud", past_tolerance=CLOUD_PAST_TOLERANCE)
         except PriceRefused as exc:
             raise CommandError(exc.code, exc.message) from None
         return {"price_set_id": schedule.price_set_id,

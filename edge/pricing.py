@@ -12,15 +12,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from domain.model import PriceSchedule
 from domain.units import MAX_RAW_3, UnitError, to_raw
 from edge.forecourt import Forecourt
 from edge.ledger import Ledger
+from sync.inbox import MAX_EXPIRY
 
 log = logging.getLogger(__name__)
+
+# When a price change may take effect: one definition for the console's API and the cloud's
+# `price.schedule` (docs/security.md). A clock a little behind the station's must not refuse a
+# change meant for "now"; further ahead than a year is a typing mistake, not a plan (and the
+# years near 9999 overflow once turned into UTC).
+PAST_TOLERANCE = timedelta(minutes=1)
+FURTHEST_AHEAD = timedelta(days=366)
+# A cloud command may arrive late, queued at the broker while the station was offline: a
+# schedule whose time has passed then applies at once. No command lives longer than a week
+# (MAX_EXPIRY), so an effective_at older than that was never meant for now.
+CLOUD_PAST_TOLERANCE = MAX_EXPIRY
 
 
 class PriceRefused(Exception):
@@ -28,6 +40,18 @@ class PriceRefused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def check_effective_at(effective_at: datetime, now: datetime, *,
+                       past_tolerance: timedelta = PAST_TOLERANCE) -> None:
+    """PriceRefused unless `effective_at` is within `past_tolerance` before `now` and at most
+    FURTHEST_AHEAD after it."""
+    if effective_at < now - past_tolerance:
+        raise PriceRefused("effective_at_in_past",
+                           f"effective_at {effective_at.isoformat()} has passed")
+    if effective_at > now + FURTHEST_AHEAD:
+        raise PriceRefused("effective_at_too_far",
+                           f"effective_at {effective_at.isoformat()} is more than a year ahead")
 
 
 class PriceScheduler:
@@ -55,7 +79,9 @@ class PriceScheduler:
                                            f"(pump {pump.number})") from None
 
     async def schedule(self, price_set_id: str, *, effective_at: datetime,
-                       prices: Mapping[str, Decimal], source: str) -> PriceSchedule:
+                       prices: Mapping[str, Decimal], source: str,
+                       past_tolerance: timedelta = PAST_TOLERANCE) -> PriceSchedule:
+        check_effective_at(effective_at, self._clock(), past_tolerance=past_tolerance)
         self.check(prices)
         schedule, created = await self.ledger.write(
             self.store.schedule_prices, price_set_id, effective_at=effective_at,
