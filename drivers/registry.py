@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from domain.equipment import Driver
 from drivers.dart.driver import DRIVER as DART
 from drivers.gilbarco.driver import DRIVER as GILBARCO
+from drivers.ifsf.driver import DRIVER as IFSF
 
 __all__ = ["DRIVERS", "driver", "names"]
 
-DRIVERS: Mapping[str, Driver] = {d.name: d for d in (DART, GILBARCO)}
+DRIVERS: Mapping[str, Driver] = {d.name: d for d in (DART, GILBARCO, IFSF)}
 
 
 def driver(name: str) -> Driver:
