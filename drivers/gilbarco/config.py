@@ -135,7 +135,9 @@ def read_pump(t: Table) -> GilbarcoPumpSettings | None:
 
 def check_line(line: LineConfig, pumps: Sequence[PumpConfig], prices: dict[str, Decimal],
                findings: Findings) -> None:
-    settings: GilbarcoLineSettings = line.settings
+    settings = line.settings
+    if not isinstance(settings, GilbarcoLineSettings):
+        return  # the line's own keys were refused: their problems are reported already
     if len(pumps) > MAX_PUMP:
         findings.error(line.where, f"{len(pumps)} pumps on {line.id}; a Gilbarco line has "
                                    f"{MAX_PUMP} at most")
