@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_parsers(sub, _load)
 
+    from edge.cli_pumps import add_parsers as add_pump_parsers
+
+    add_pump_parsers(sub, _load)
+
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check the audit log's hash chain; exit 1 and "

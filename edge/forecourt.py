@@ -31,8 +31,11 @@ from drivers import registry
 from edge.config import StationConfig
 from edge.ledger import Ledger
 from edge.pump import PumpController
+from edge.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+SERVICE_WATCH_SECONDS = 2.0  # how soon a release from the command line reaches the pumps
 
 
 class PriceBook:
@@ -119,6 +122,7 @@ class Forecourt:
             for pump in self.pumps.values():
                 group.create_task(pump.run(), name=f"pump-{pump.number}")
             group.create_task(self._publish_live(), name="live-state")
+            group.create_task(self._watch_service(), name="pump-service")
 
     async def _dispatch(self, line: FuellingLine) -> None:
         async for event in line.events():
@@ -126,6 +130,19 @@ class Forecourt:
             if pump is not None:
                 pump.handle(event)
         raise RuntimeError(f"line {line.id} stopped delivering events")
+
+    async def _watch_service(self) -> None:
+        """A pump released from the command line (``forecourt pump release``) is seen here."""
+        while True:
+            await asyncio.sleep(SERVICE_WATCH_SECONDS)
+            try:
+                stopped = await self.ledger.read(self.ledger.store.pumps_out_of_service)
+            except StoreUnavailable:
+                continue
+            for number, pump in self.pumps.items():
+                if pump.out_of_service is not None and number not in stopped:
+                    log.warning("pump %d was released back into service", number)
+                    pump.service_restored()
 
     def _changed(self, pump: PumpController) -> None:
         self._dirty.add(pump.number)

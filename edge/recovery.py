@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.equipment import PumpConfig
+from domain.equipment import NozzleConfig, PumpConfig
 from domain.fuelling import FinishedSale, FuellingPoint
 from domain.model import Authorization, Sale, TotalsReading
 from domain.units import step
@@ -96,6 +96,7 @@ async def plan_recovery(point: FuellingPoint, pump: PumpConfig, ledger: Ledgersi
         else:
             unrecorded.append(filling)
     tolerance = step(volume_decimals) * tolerance_steps
+    moved: list[tuple[NozzleConfig, TotalsReading, TotalsReading]] = []
     for nozzle in sorted(pump.nozzles, key=lambda n: n.logical):
         totals = await point.read_totals(nozzle.logical)
         reading = TotalsReading(pump=pump.number, nozzle=nozzle.number,
@@ -116,6 +117,19 @@ async def plan_recovery(point: FuellingPoint, pump: PumpConfig, ledger: Ledgersi
                 "message": "the nozzle's totals are lower than the last reading (a reset or "
                            "a board swap?); the new reading is the reference from now on"}))
             continue
+        moved.append((nozzle, previous, reading))
+    # A filling the pump reports without its nozzle (a DART pump that has not said since the
+    # restart which nozzle was used) belongs to the one nozzle whose totals moved by as much;
+    # when several did, it belongs to none of them for sure, and each goes to review.
+    unattributed = [f for f in unrecorded if f.logical is None]
+    for filling in unattributed:
+        matches = [n for n, before, after in moved
+                   if abs(after.volume_total - before.volume_total - filling.volume) <= tolerance]
+        unrecorded.remove(filling)
+        if len(matches) == 1:
+            unrecorded.append(replace(filling, logical=matches[0].logical))
+    for nozzle, previous, reading in moved:
+        delta = reading.volume_total - previous.volume_total
         mine = [f for f in unrecorded if f.logical == nozzle.logical]
         agreeing = _agreeing(mine, delta, tolerance)
         if agreeing:
@@ -166,8 +180,9 @@ async def _recorded(filling: FinishedSale, ledger: Ledgerside,
     # last recorded sale when the figures match and nothing was authorized after that sale: a
     # new filling needs an authorization, and authorizations are durable before they are sent.
     last = await ledger.last_sale()
-    if last is None or (last.logical, last.volume, last.amount) != (
-            filling.logical, filling.volume, filling.amount):
+    if last is None or (last.volume, last.amount) != (filling.volume, filling.amount):
+        return False
+    if filling.logical is not None and filling.logical != last.logical:
         return False
     return not any(auth.created_at > last.ended_at for auth in active)
 

@@ -108,8 +108,9 @@ class Station:
     async def health(self) -> dict[str, Any]:
         lines = self.forecourt.lines_online()
         backlog = await self.ledger.read(self.store.outbox_backlog)
+        pumps = self.forecourt.problems()
         degraded = (not self.ledger.writable or not all(line["online"] for line in lines)
-                    or bool(self.services.degraded()))
+                    or bool(self.services.degraded()) or bool(pumps))
         body: dict[str, Any] = {
             "status": "degraded" if degraded else "ok",
             "station_id": self.config.station.id,
@@ -124,6 +125,7 @@ class Station:
             "clock": {"steps": self.clock_watch.steps,
                       "last_step_seconds": self.clock_watch.last_step},
             "services": self.services.views(),
+            "pumps": pumps,
         }
         return body
 

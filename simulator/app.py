@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulator.control import Simulator, faults_json
 from simulator.faults import Faults
 from simulator.firmware import PROFILES, QUIRKS
+from simulator.pump import MeterFault
 from simulator.records import SimulationError
 
 __all__ = ["ControlServer", "create_app"]
@@ -47,6 +48,13 @@ class FaultBody(_Body):
     corrupt: float | None = Field(default=None, ge=0, le=1)
     drop: float | None = Field(default=None, ge=0, le=1)
     delay_ms: float | None = Field(default=None, ge=0, le=60_000)
+
+
+class MeterBody(_Body):
+    garbled: bool = False
+    volume: int | None = Field(default=None, ge=0, le=99_999_999)
+    amount: int | None = Field(default=None, ge=0, le=99_999_999)
+    price_offset: int = Field(default=0, ge=0, le=9_999)
 
 
 class FirmwareBody(_Body):
@@ -148,6 +156,19 @@ def create_app(sim: Simulator) -> FastAPI:
     async def alarm(address: str, body: AlarmBody) -> dict[str, Any]:
         pump = address_of(address)
         sim.alarm(pump, body.code)
+        return pump_json(pump)
+
+    @app.post("/pumps/{address}/meter-fault")
+    async def meter_fault(address: str, body: MeterBody) -> dict[str, Any]:
+        pump = address_of(address)
+        sim.set_meter_fault(pump, MeterFault(body.garbled, body.volume, body.amount,
+                                                 body.price_offset))
+        return pump_json(pump)
+
+    @app.delete("/pumps/{address}/meter-fault")
+    async def heal_meter(address: str) -> dict[str, Any]:
+        pump = address_of(address)
+        sim.set_meter_fault(pump, None)
         return pump_json(pump)
 
     @app.get("/firmware")

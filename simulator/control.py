@@ -24,7 +24,7 @@ from typing import Any
 from simulator.faults import FaultPlan, Faults
 from simulator.firmware import DEFAULT_FIRMWARE, Firmware, FirmwarePlan, parse_firmware
 from simulator.metering import Decimals, raw_to_decimal
-from simulator.pump import SimulatedPump
+from simulator.pump import MeterFault, SimulatedPump
 from simulator.records import FillRecord, SimulationError
 from simulator.server import LINE_FAITHFUL_TURNAROUND, LineEngine, PtyLineServer, TcpLineServer
 from simulator.slave import DartSlave
@@ -184,6 +184,10 @@ class Simulator:
 
     def set_flow(self, pump: int, flow_lpm: Decimal) -> None:
         self.pump(pump).set_flow(Decimal(flow_lpm), self.clock())
+
+    def set_meter_fault(self, pump: int, fault: MeterFault | None) -> None:
+        """A fault in what the pump says of its fillings (None heals it): see MeterFault."""
+        self.pump(pump).set_meter_fault(fault, self.clock())
 
     def power_cycle(self, pump: int) -> None:
         self.pump(pump)

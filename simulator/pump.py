@@ -15,6 +15,7 @@ rev 2.11 in full by default, or an older or quirkier profile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from drivers.dart.codec import MAX_ADDRESS, MIN_ADDRESS
@@ -53,7 +54,18 @@ from simulator.records import FillEnd, FillRecord, SimulationError
 from simulator.states import FUEL_STATES, PumpEvent, next_status
 from simulator.totalizer import Totalizer
 
-__all__ = ["FillEnd", "FillRecord", "SimulatedPump", "SimulationError"]
+__all__ = ["FillEnd", "FillRecord", "MeterFault", "SimulatedPump", "SimulationError"]
+
+
+@dataclass(frozen=True)
+class MeterFault:
+    """What a faulty pump says of its fillings (``SimulatedPump.set_meter_fault``)."""
+
+    garbled: bool = False  # DC2 bytes that are not BCD
+    volume: int | None = None  # raw volume reported instead of the real one
+    amount: int | None = None  # raw amount reported instead of the real one
+    price_offset: int = 0  # raw units added to every price it shows (DC3, DC103): a pump that
+    # does not take the prices it is sent
 
 _INFO_COMMANDS = {
     PumpCommand.RETURN_PARAMETERS,
@@ -123,7 +135,8 @@ class SimulatedPump:
         self._status_changed = True  # a pump that just started has something to say
         self._nozzle_changed = False
         self._volume_changed = False
-        self._queued: list[Reply] = []
+        self._queued: list[Reply | UnknownTransaction] = []
+        self.meter_fault: MeterFault | None = None
 
     # ---- the master's side -------------------------------------------------------------------
 
@@ -133,10 +146,10 @@ class SimulatedPump:
         for command in commands:
             self._apply_one(command, now)
 
-    def take_replies(self, now: float) -> tuple[Reply, ...]:
+    def take_replies(self, now: float) -> tuple[Reply | UnknownTransaction, ...]:
         """Everything the pump has to say at a POLL (empty: it answers EOT)."""
         self.tick(now)
-        replies: list[Reply] = []
+        replies: list[Reply | UnknownTransaction] = []
         if self._status_changed:
             replies.append(DC1(self.status))
         if self._nozzle_changed or (
@@ -144,7 +157,7 @@ class SimulatedPump:
         ):
             replies.append(self._dc3())
         if self._volume_changed:
-            replies.append(DC2(*self.filling_info))
+            replies.append(self._dc2())
         replies.extend(self._queued)
         self._status_changed = self._nozzle_changed = self._volume_changed = False
         self._queued.clear()
@@ -181,6 +194,25 @@ class SimulatedPump:
         self.flow_lpm = flow_lpm
         if self._filling is not None:
             self._filling.meter.set_rate(flow_lpm, now)
+
+    def set_meter_fault(self, fault: MeterFault | None, now: float) -> None:
+        """A fault of the pump's own electronics, in what it says of its fillings (DC2):
+        ``garbled`` sends bytes that are not BCD in a well-framed block (a failing board),
+        ``MeterFault(volume=.., amount=..)`` reports those raw figures whatever was dispensed
+        (a broken pulser or counter). The totals keep counting what really flowed."""
+        self.tick(now)
+        self.meter_fault = fault
+        self._volume_changed = True
+
+    def _dc2(self) -> Reply | UnknownTransaction:
+        fault = self.meter_fault
+        if fault is None:
+            return DC2(*self.filling_info)
+        if fault.garbled:
+            return UnknownTransaction(DC2.TRANS, bytes.fromhex("AB CD EF 9A AB CD EF 9A"))
+        volume, amount = self.filling_info
+        return DC2(fault.volume if fault.volume is not None else volume,
+                   fault.amount if fault.amount is not None else amount)
 
     def raise_alarm(self, code: int, now: float) -> None:
         self.tick(now)
@@ -349,7 +381,8 @@ class SimulatedPump:
         if command == PumpCommand.RETURN_IDENTITY:
             return DC9(self.identity)
         if command == PumpCommand.RETURN_PRICES:
-            return DC103(tuple(self.prices.get(n, 0) for n in range(1, max(self.nozzles) + 1)))
+            return DC103(tuple(self._shown(self.prices.get(n, 0))
+                               for n in range(1, max(self.nozzles) + 1)))
         grades = tuple(self.nozzles.get(n, 0) for n in range(1, 16))
         d = self.decimals
         return DC7(d.volume, d.amount, d.price, self.max_amount, grades)
@@ -359,7 +392,11 @@ class SimulatedPump:
             price = self._filling.price
         else:
             price = self.prices.get(self.selected, 0)
-        return DC3(price, self.selected, self.nozzle_out is not None)
+        return DC3(self._shown(price), self.selected, self.nozzle_out is not None)
+
+    def _shown(self, price: int) -> int:
+        offset = self.meter_fault.price_offset if self.meter_fault is not None else 0
+        return price + offset if price else price
 
     def _check_nozzle(self, nozzle: int) -> None:
         if nozzle not in self.nozzles:

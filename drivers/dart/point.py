@@ -471,9 +471,11 @@ class DartFuellingPoint:
         volume, amount = from_raw(info.volume, d.volume), from_raw(info.amount, d.amount)
         if volume == 0 and amount == 0:
             return ()
-        logical = self._fill_logical or self._selected
-        return (FinishedSale(logical=logical, volume=volume, amount=amount,
-                             price=self._fill_price or self._price_shown),)
+        # The nozzle is known when this process saw the filling end. After a restart it is
+        # not: DC3's "selected nozzle" is the one lifted last, maybe by the next customer.
+        # The filling is then reported without its nozzle, and the totals attribute it.
+        return (FinishedSale(logical=self._fill_logical, volume=volume, amount=amount,
+                             price=self._fill_price if self._fill_logical else None),)
 
     async def clear_sale(self, sale: FinishedSale) -> None:
         """Nothing to do: the next authorization's RESET clears the pump's last filling."""

@@ -44,6 +44,7 @@ from edge.api.limits import (
 from edge.api.logins import LoginDesk, LoginRefused, throttle_policy
 from edge.api.metrics import metrics_token, render_metrics, sees_sales
 from edge.api.operations import register as register_operations
+from edge.api.pumps import register as register_pumps
 from edge.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -350,6 +351,7 @@ def create_app(station: "Station") -> FastAPI:
         return {"entries": [e.to_api(station.zone) for e in rows]}
 
     register_operations(app, station, require, ApiError, desk=desk)
+    register_pumps(app, station, require, ApiError)
 
     async def current_session(token: str) -> Session | None:
         await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))

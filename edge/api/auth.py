@@ -40,6 +40,7 @@ class Permission(StrEnum):
     SHIFT_CLOSE = "shift_close"
     USERS = "users"
     AUDIT = "audit"
+    SERVICE = "service"  # release a pump from out of service, settle recovery reviews
 
 
 _R = Role
@@ -50,7 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     _R.ATTENDANT: frozenset({_P.READ, _P.AUTHORIZE, _P.STOP}),
     _R.CASHIER: frozenset({_P.READ, _P.AUTHORIZE, _P.STOP, _P.PAYMENT, _P.RECEIPT}),
     _R.MANAGER: frozenset({_P.READ, _P.AUTHORIZE, _P.STOP, _P.PAYMENT, _P.RECEIPT, _P.PRICES,
-                           _P.SHIFT_CLOSE, _P.USERS, _P.AUDIT}),
+                           _P.SHIFT_CLOSE, _P.USERS, _P.AUDIT, _P.SERVICE}),
     _R.FINANCE: frozenset({_P.READ, _P.AUDIT}),
     _R.ADMIN: frozenset(Permission),
 }
