@@ -6,8 +6,11 @@ A login must never slow the forecourt down. So:
   hashed: a flood from one address is refused at once (429 `login_throttled`);
 - PINs are hashed on worker threads of the event loop's pool, never on the ledger's writer
   thread that records sales: at most `workers` hashes at once (one on a two-core station PC, so
-  a flood leaves the other core to the forecourt), at most `waiting` more queued; beyond that a
-  login is refused at once (503 `login_busy`) rather than queued;
+  a flood leaves the other core to the forecourt), at most `waiting` more queued, and addresses
+  that never logged in share a budget of STRANGER_CHECKS_PER_SECOND; beyond that a login is
+  refused (503 `login_busy`) rather than queued;
+- a refusal that checked no PIN (429, 503) is answered up to a second late, so that a client
+  that waits for its answers (most scripts do) floods a trickle;
 - the user's row is read through `Ledger.read` (a read, not a write);
 - nothing is written per failed try of a name nobody has: those, and the throttled and busy
   refusals, are counted (GET /metrics) and summed up in one audit entry at most once a minute
@@ -49,6 +52,15 @@ SUMMARY_SECONDS = 60.0
 UNLOCK_POLL_SECONDS = 1.0
 #: Addresses named in a summary entry (the ones with most refusals).
 SUMMARY_ADDRESSES = 10
+#: A refusal without a PIN check (429, 503) is answered this late at most, and at most this
+#: many are held at once: a flooding client that waits for its answers is slowed to a trickle.
+HOLD_SECONDS = 1.0
+HOLD_AT_MOST = 256
+#: PIN checks for addresses that never logged in, all of them together: a steady rate and a
+#: burst. scrypt is slow on purpose (and memory-hard: it crowds the caches of a small PC), so
+#: strangers get a share of it, not all of it; consoles that logged in are not counted here.
+STRANGER_CHECKS_PER_SECOND = 2.0
+STRANGER_CHECKS_BURST = 6.0
 
 Defer = Callable[..., Any]  # BackgroundTasks.add_task: runs after the answer has left
 
@@ -114,6 +126,23 @@ class PinChecker:
             return await asyncio.get_running_loop().run_in_executor(None, hash_pin, pin)
 
 
+class Budget:
+    """A token bucket: `rate` a second, `burst` at most; time is passed in."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = burst
+        self._at = now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 class LoginDesk:
     def __init__(self, *, ledger: Ledger, sessions: Sessions, policy: ThrottlePolicy,
                  checker: PinChecker | None = None,
@@ -132,6 +161,8 @@ class LoginDesk:
         self._summary_from = clock()
         self._untold: Counter[str] = Counter()
         self._untold_addresses: Counter[str] = Counter()
+        self._held = 0
+        self._strangers = Budget(STRANGER_CHECKS_PER_SECOND, STRANGER_CHECKS_BURST, clock())
 
     @property
     def counters(self) -> LoginCounters:
@@ -150,11 +181,14 @@ class LoginDesk:
             wait = max(1, math.ceil(verdict.retry_after))
             log.debug("login of %r from %s throttled (%s) for %d s", name, address,
                       verdict.reason, wait)
+            await self._hold(min(HOLD_SECONDS, verdict.retry_after))
             raise LoginRefused(429, "login_throttled",
                                f"too many wrong PINs; try again in {wait} s", wait)
-        if not self.checker.has_room():
+        if not self.checker.has_room() or (
+                not self.throttle.trusted(now, address) and not self._strangers.take(now)):
             self._untell("busy", address)
             self.counters.busy += 1
+            await self._hold(HOLD_SECONDS)
             raise LoginRefused(503, "login_busy",
                                "too many logins at once; try again in a moment", 1)
         with self.checker.admit():  # no await since has_room(): there is room
@@ -177,6 +211,19 @@ class LoginDesk:
         await record(self.ledger, actor=found.name, role=found.role.value,
                      action="session.open", details={"address": address})
         return session
+
+    async def _hold(self, seconds: float) -> None:
+        """Answers a refusal late (never later than it could be tried again): a client that
+        sends its next login when it has the answer to the last (most scripts) then sends
+        one a second per connection instead of hundreds, and the forecourt keeps the event
+        loop. Bounded: beyond HOLD_AT_MOST held at once, refusals are answered at once."""
+        if self._held >= HOLD_AT_MOST:
+            return
+        self._held += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._held -= 1
 
     def unlock(self, name: str) -> int:
         """Lifts the throttling of `name`; how many addresses were waiting for it."""

@@ -5,9 +5,10 @@ written to disk per try, and no lock outlives the daemon). Times are seconds on 
 clock, passed in by the caller.
 
 - **Per address and name** (the pair): `pair_attempts` wrong PINs from one address for one
-  name are free; then that address waits before trying that name again, 1 s after the first
-  one over, doubling with each further wrong PIN, up to `longest_wait`. Only that address
-  waits: the manager at the office PC is not kept out by someone typing wrong PINs at a tablet.
+  name are free; then that address waits before trying that name again, `first_wait` (30 s)
+  after the first one over, doubling with each further wrong PIN, up to `longest_wait`. Only
+  that address waits: the manager at the office PC is not kept out by someone typing wrong
+  PINs at a tablet.
 - **Per address** (whatever the names): `address_attempts` wrong PINs, then the same doubling
   waits for every name from that address. One address cannot spray names or PINs.
 - **Per name** (whatever the addresses): when `user_addresses` or more addresses are over their
@@ -38,7 +39,7 @@ class ThrottlePolicy:
     pair_attempts: int = 5
     address_attempts: int = 20
     user_addresses: int = 3
-    first_wait: float = 1.0
+    first_wait: float = 30.0
     longest_wait: float = 15 * 60.0
     trusted_interval: float = 5.0
     forget_after: float = 60 * 60.0

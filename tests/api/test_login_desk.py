@@ -169,3 +169,21 @@ async def test_an_unlock_from_the_command_line_reaches_the_desk(desk: Desk) -> N
     desk.store.request_user_unlock("boss")  # what `forecourt user unlock boss` writes
     desk.clock.now += 1  # the desk looks for unlocks at most once a second
     assert await desk.login("boss", "1357") not in ("login_throttled", "bad_credentials")
+
+
+async def test_strangers_share_a_budget_of_pin_checks_that_logged_in_consoles_do_not_use(
+        desk: Desk) -> None:
+    from edge.api.logins import STRANGER_CHECKS_BURST, STRANGER_CHECKS_PER_SECOND
+
+    assert await desk.login("boss", "1357", "10.0.2.1") not in ("login_busy",)  # now trusted
+    burst = int(STRANGER_CHECKS_BURST) - 1  # the manager's own login was one of them
+    for n in range(burst):
+        assert await desk.login(f"ghost{n}", "0000", f"10.0.3.{n}") == "bad_credentials"
+    assert await desk.login("ghost-more", "0000", "10.0.3.200") == "login_busy"
+    # A console that logged in is not held back by the strangers.
+    assert await desk.login("boss", "0000", "10.0.2.1") == "bad_credentials"
+    desk.clock.now += 1.0
+    for n in range(int(STRANGER_CHECKS_PER_SECOND)):
+        assert await desk.login(f"later{n}", "0000", f"10.0.4.{n}") == "bad_credentials"
+    assert await desk.login("later-more", "0000", "10.0.4.200") == "login_busy"
+    assert desk.desk.counters.busy == 2
