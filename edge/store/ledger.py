@@ -220,6 +220,16 @@ def _sale_by_pump_key(conn: sqlite3.Connection, pump: int, pump_key: str) -> Sal
     return None if row is None else _with_payments(conn, [row])[0]
 
 
+def last_sale_of_pump(conn: sqlite3.Connection, pump: int) -> Sale | None:
+    row = conn.execute(f"SELECT {_SALE_COLUMNS} FROM sales WHERE pump = ? ORDER BY seq DESC "
+                       "LIMIT 1", (pump,)).fetchone()
+    return None if row is None else _with_payments(conn, [row])[0]
+
+
+def sale_by_pump_key(conn: sqlite3.Connection, pump: int, pump_key: str) -> Sale | None:
+    return _sale_by_pump_key(conn, pump, pump_key)
+
+
 def record_sale(
     conn: sqlite3.Connection, ids: IdMaker, now: datetime, new: NewSale,
     zone: tzinfo | None = None,

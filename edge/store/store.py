@@ -697,3 +697,11 @@ class Store:
     def pumps_out_of_service(self) -> dict[int, OutOfService]:
         with self._db.read() as conn:
             return reviews.out_of_service(conn)
+
+    def last_sale_of_pump(self, pump: int) -> Sale | None:
+        with self._db.read() as conn:
+            return ledger.last_sale_of_pump(conn, pump)
+
+    def sale_by_pump_key(self, pump: int, pump_key: str) -> Sale | None:
+        with self._db.read() as conn:
+            return ledger.sale_by_pump_key(conn, pump, pump_key)
