@@ -117,7 +117,8 @@ class _Exchange:
     stage: _Stage
     kind: AnswerKind
     deadline: float
-    echo: bytearray = field(default_factory=bytearray)
+    echo: bytes = b""  # what the converter sends back first
+    echoed: int = 0  # how much of it came back so far
     words: bytearray = field(default_factory=bytearray)  # status and running-money answers
     blocks: BlockDecoder = field(default_factory=BlockDecoder)
     hex: HexRecordDecoder = field(default_factory=HexRecordDecoder)
@@ -265,13 +266,8 @@ class GilbarcoBus:
             if data:
                 self._noise(GilbarcoProtocolError("bytes nobody asked for", data[:64]))
             return
-        if exchange.echo:
-            count = min(len(exchange.echo), len(data))
-            if data[:count] != exchange.echo[:count]:
-                self.stats.echo_errors += 1
-                self._noise(GilbarcoProtocolError("echo differs", data[:count]))
-            del exchange.echo[:count]
-            data = data[count:]
+        if exchange.echoed < len(exchange.echo):
+            data = self._take_echo(exchange, data)
         if not data:
             return
         exchange.deadline = max(exchange.deadline, now + self._inter_byte)
@@ -374,7 +370,7 @@ class GilbarcoBus:
         exchange.stage = stage
         exchange.deadline = now + wire_time(len(data), self._baudrate) + window
         if self._echo:
-            exchange.echo = bytearray(data)
+            exchange.echo, exchange.echoed = data, 0
 
     def _window(self, kind: AnswerKind) -> float:
         timing = self.timing
@@ -389,12 +385,40 @@ class GilbarcoBus:
 
     # ------------------------------------------------------------ answers
 
+    def _take_echo(self, exchange: _Exchange, data: bytes) -> bytes:
+        """Strip the converter's echo of what was written; what comes before it (the late
+        answer to an exchange that timed out) is noise, never the answer."""
+        stray = bytearray()
+        taken = 0
+        echo = exchange.echo
+        for byte in data:
+            if exchange.echoed == len(echo):
+                break
+            taken += 1
+            if byte != echo[exchange.echoed]:
+                stray += echo[: exchange.echoed]  # what looked like the echo was not it
+                exchange.echoed = 0
+                if byte != echo[0]:
+                    stray.append(byte)
+                    continue
+            exchange.echoed += 1
+        if stray:
+            self.stats.echo_errors += 1
+            self._noise(GilbarcoProtocolError("bytes before the echo", bytes(stray[:64])))
+        return data[taken:]
+
     def _on_status_answer(self, exchange: _Exchange, data: bytes, now: float) -> None:
         pump = exchange.pump
         assert pump is not None
         try:
             status = decode_status(data[0], pump.number)
         except GilbarcoProtocolError as error:
+            if error.reason == "status from another pump" and self._late(data[0]):
+                # The late answer of another pump whose exchange timed out: keep waiting.
+                self._noise(GilbarcoProtocolError("late answer", data[:1]))
+                if len(data) > 1:
+                    self.receive_data(data[1:], now)
+                return
             self._bad_answer(exchange, error, now)
             return
         self._exchange = None
@@ -449,7 +473,7 @@ class GilbarcoBus:
                     self._bad_answer(exchange, item, now)
                 continue
             try:
-                answer = self._decode_block(exchange.kind, item)
+                answer = self._decode_block(pump, exchange.kind, item)
             except GilbarcoProtocolError as error:
                 self._bad_answer(exchange, error, now)
                 continue
@@ -457,10 +481,18 @@ class GilbarcoBus:
             self._answered(pump)
             self._finish(exchange, answer)
 
-    def _decode_block(self, kind: AnswerKind, block: Block) -> Answer:
+    def _decode_block(self, pump: _Pump, kind: AnswerKind, block: Block) -> Answer:
         if kind is AnswerKind.TRANSACTION:
-            return Transaction.from_block(block, self.mode)
+            tx = Transaction.from_block(block, self.mode)
+            if tx.pump != pump.number:
+                raise GilbarcoProtocolError("transaction of another pump", block.to_bytes())
+            return tx
         return PumpTotals.from_block(block, self.mode)
+
+    def _late(self, byte: int) -> bool:
+        """Whether ``byte`` is a status another pump of this line could have answered."""
+        nibble = byte & 0x0F
+        return any(p.number & 0x0F == nibble for p in self._pumps)
 
     def _on_records(self, exchange: _Exchange, data: bytes, now: float) -> None:
         pump = exchange.pump

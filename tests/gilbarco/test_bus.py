@@ -106,14 +106,49 @@ def test_echo_is_skipped_in_any_pieces() -> None:
         pump=3, hose=1, price=750, volume=1000, money=750).to_block()))]
 
 
-def test_an_echo_that_differs_is_noise() -> None:
-    bus = GilbarcoBus([1], echo=True)
-    bus.data_to_send(0.0)
-    bus.receive_data(b"\x11\x61", 0.01)
+def test_a_late_answer_before_the_echo_is_never_taken_for_the_answer() -> None:
+    # As seen on a loaded machine: pump 1's echo and answer come after its exchange timed out,
+    # in the middle of pump 2's. Pump 1's echo "01" is also what a data error of pump 1 looks
+    # like, and "02" what pump 2's would: neither may be read as a status.
+    bus = GilbarcoBus([1, 2], echo=True)
+    assert bus.data_to_send(0.0) == b"\x01"
+    bus.handle_timeout(LATE)
+    assert bus.data_to_send(LATE) == b"\x02"
+    bus.receive_data(b"\x01\x61", LATE + 0.01)
+    bus.receive_data(b"\x02", LATE + 0.02)
+    bus.receive_data(b"\x62", LATE + 0.03)
     events = drain(bus)
-    assert noise_of(events)[0].error.reason == "echo differs"
-    assert bus.stats.echo_errors == 1
-    assert bus.status(1) is PumpStatus.IDLE
+    assert noise_of(events)[0].error.reason == "bytes before the echo"
+    assert changes_of(events) == [StatusChanged(2, PumpStatus.IDLE, None)]
+    assert bus.status(1) is None and bus.stats.bad_answers == 0 and bus.stats.echo_errors == 1
+    # An echo that starts right and then differs: what matched was not the echo either.
+    bus.submit(2, SendBlock(PresetBlock("money", 100)))
+    assert bus.data_to_send(LATE) == b"\x22"
+    bus.receive_data(b"\x22\xd2", LATE + 0.01)
+    block = bus.data_to_send(LATE + 0.01)
+    bus.receive_data(block[:3] + b"\x00" + block, LATE + 0.02)
+    assert bus.stats.echo_errors == 2
+
+
+def test_a_late_status_of_another_pump_is_noise_without_echo_too() -> None:
+    bus = GilbarcoBus([1, 2])
+    bus.data_to_send(0.0)
+    bus.handle_timeout(LATE)
+    assert bus.data_to_send(LATE) == b"\x02"
+    bus.receive_data(b"\x61\x62", LATE + 0.01)
+    events = drain(bus)
+    assert noise_of(events)[0].error.reason == "late answer"
+    assert changes_of(events) == [StatusChanged(2, PumpStatus.IDLE, None)]
+    assert bus.stats.bad_answers == 0
+
+
+def test_a_transaction_of_another_pump_is_a_bad_answer() -> None:
+    bus = GilbarcoBus([1, 2])
+    bus.submit(1, ReadTransaction())
+    assert bus.data_to_send(0.0) == b"\x41"
+    bus.receive_data(TRANSACTION, 0.05)  # the captured one is pump 2's
+    assert bus.stats.bad_answers == 1
+    assert noise_of(drain(bus))[0].error.reason == "transaction of another pump"
 
 
 def test_three_missed_answers_take_a_pump_offline_and_fail_its_queue() -> None:

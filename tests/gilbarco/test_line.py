@@ -142,3 +142,15 @@ async def test_requests_on_a_line_that_is_not_running() -> None:
         with pytest.raises(GilbarcoCommandError) as info:
             await asyncio.wait_for(line.request(1, ReadTotals(), timeout=5), 10)
         assert info.value.reason in ("offline", "line down", "timeout")
+
+
+async def test_line_faithful_pacing_at_5787_baud_fits_the_answer_windows() -> None:
+    async with (
+        run_gilbarco_simulator(2, hoses_per_pump=4, echo=True, line_faithful=True) as sim,
+        make_line(sim.url, [1, 2], echo=True) as line,
+    ):
+        await wait_until(lambda: line.online == {1: True, 2: True}, what="online")
+        totals = await line.request(2, ReadTotals())  # 4 hoses: 124 words, 236 ms on the wire
+        assert isinstance(totals, PumpTotals) and len(totals.hoses) == 4
+        assert isinstance(await line.request(1, ReadTransaction()), Transaction)
+        assert line.stats.bus.timeouts == 0 and line.stats.bus.echo_errors == 0
