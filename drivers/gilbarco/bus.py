@@ -77,6 +77,7 @@ class BusStats:
     bad_answers: int = 0  # answers that came wrong (checksum, length, another pump)
     checksum_errors: int = 0
     echo_errors: int = 0
+    echoes_unexpected: int = 0  # our own bytes came back on a line set to no echo
     noise: int = 0  # LineNoise events
 
 
@@ -117,6 +118,7 @@ class _Exchange:
     stage: _Stage
     kind: AnswerKind
     deadline: float
+    written: bytes = b""  # the bytes of the latest write
     echo: bytes = b""  # what the converter sends back first
     echoed: int = 0  # how much of it came back so far
     words: bytearray = field(default_factory=bytearray)  # status and running-money answers
@@ -268,6 +270,8 @@ class GilbarcoBus:
             return
         if exchange.echoed < len(exchange.echo):
             data = self._take_echo(exchange, data)
+        elif self._unexpected_echo(exchange, data):
+            data = data[len(exchange.written):]
         if not data:
             return
         exchange.deadline = max(exchange.deadline, now + self._inter_byte)
@@ -369,6 +373,7 @@ class GilbarcoBus:
     ) -> None:
         exchange.stage = stage
         exchange.deadline = now + wire_time(len(data), self._baudrate) + window
+        exchange.written = data
         if self._echo:
             exchange.echo, exchange.echoed = data, 0
 
@@ -406,6 +411,19 @@ class GilbarcoBus:
             self.stats.echo_errors += 1
             self._noise(GilbarcoProtocolError("bytes before the echo", bytes(stray[:64])))
         return data[taken:]
+
+    def _unexpected_echo(self, exchange: _Exchange, data: bytes) -> bool:
+        """Our own bytes back on a line set to no echo: a converter that echoes (``echo``
+        should be on). Told apart from answers where no answer can look like them: not for a
+        status poll, whose echo ``0p`` is exactly pump p's data-error status."""
+        if self._echo or not exchange.written or not data.startswith(exchange.written):
+            return False
+        if exchange.stage is _Stage.READY or exchange.kind is AnswerKind.STATUS:
+            return False
+        exchange.written = b""
+        self.stats.echoes_unexpected += 1
+        self._noise(GilbarcoProtocolError("an echo on a line without echo", data[:16]))
+        return True
 
     def _on_status_answer(self, exchange: _Exchange, data: bytes, now: float) -> None:
         pump = exchange.pump

@@ -118,6 +118,7 @@ class GilbarcoLine:
         self._carried_data = False
         self._port_failures = 0
         self._events_dropped = 0
+        self._echo_told = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -239,6 +240,11 @@ class GilbarcoLine:
                 log.warning("%s: pump %d offline", self._name, event.pump)
             elif isinstance(event, LineNoise):
                 log.debug("%s: noise: %s", self._name, event.error)
+                if event.error.reason == "an echo on a line without echo" and not self._echo_told:
+                    self._echo_told = True
+                    log.warning("%s: the converter sends back what the controller writes: set "
+                                "echo = true for this line (docs/gilbarco.md, wiring)",
+                                self._name)
             self._put(event)
 
     def _put(self, event: BusEvent | None) -> None:

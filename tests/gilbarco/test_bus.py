@@ -367,3 +367,14 @@ def test_any_bytes_give_events_only(
                 event,
                 StatusChanged | CommandDone | CommandFailed | PumpOnline | PumpOffline | LineNoise,
             )
+
+
+def test_an_echo_on_a_line_set_to_no_echo_is_named() -> None:
+    bus = GilbarcoBus([2])
+    request = bus.submit(2, ReadTransaction())
+    assert bus.data_to_send(0.0) == b"\x42"
+    bus.receive_data(b"\x42" + TRANSACTION, 0.05)
+    events = drain(bus)
+    assert noise_of(events)[0].error.reason == "an echo on a line without echo"
+    assert [d.request_id for d in done_of(events)] == [request]
+    assert bus.stats.echoes_unexpected == 1

@@ -154,3 +154,11 @@ async def test_line_faithful_pacing_at_5787_baud_fits_the_answer_windows() -> No
         assert isinstance(totals, PumpTotals) and len(totals.hoses) == 4
         assert isinstance(await line.request(1, ReadTransaction()), Transaction)
         assert line.stats.bus.timeouts == 0 and line.stats.bus.echo_errors == 0
+
+
+async def test_a_converter_that_echoes_on_a_line_set_without_echo_is_named(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with run_gilbarco_simulator(1, echo=True) as sim, make_line(sim.url, [1]) as line:
+        await wait_until(lambda: line.online[1], what="online")
+        assert isinstance(await line.request(1, ReadTotals()), PumpTotals)
+        await wait_until(lambda: "set echo = true" in caplog.text, what="the hint")
