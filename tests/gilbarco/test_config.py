@@ -119,3 +119,21 @@ def test_seventeen_pumps_on_one_line() -> None:
         parse_config(config("", pumps))
     assert any("17 pumps on g1; a Gilbarco line has 16 at most" in p
                for p in caught.value.problems)
+
+
+def test_docs_describe_every_gilbarco_key() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from domain.config_reader import Findings
+    from edge.config.sections import Context, read_document
+
+    text = config('echo = true\n[lines.timing]\nstatus_ms = 200\n')
+    findings = Findings()
+    assert read_document(tomllib.loads(text), Context(findings, None, check_files=False))
+    leaves = {k for k in findings.keys_read
+              if not any(o.startswith(k + ".") for o in findings.keys_read)}
+    ours = {k for k in leaves if k.startswith(("lines.", "pumps.address"))}
+    assert "lines.timing.running_money_delay_ms" in ours and "lines.echo" in ours
+    docs = (Path(__file__).parents[2] / "docs" / "config.md").read_text("utf-8")
+    assert sorted(k for k in ours if f"| `{k}` |" not in docs) == []
