@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.bounds import INT64, SEQ
 from domain.model import Preset
 
 __all__ = [
@@ -147,13 +148,33 @@ class PriceScheduleData(CommandData):
     prices: Annotated[dict[GradeCode, Price], Field(max_length=64), AfterValidator(_not_empty)]
 
 
+def _bounded_integers(value: JsonValue, where: str = "args") -> JsonValue:
+    """Every integer in `value`, however deep, within SQLite's INTEGER: an argument reaches the
+    store as it is, and 2**63 there is an OverflowError, not an answer (domain/bounds.py)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        INT64.check(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _bounded_integers(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _bounded_integers(item, f"{where}[{index}]")
+    return value
+
+
+def _bounded_args(args: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _bounded_integers(args)
+    return args
+
+
 class DataRequest(CommandData):
     """`data.request`: the cloud pulls station data; anything else it needs goes in `args`."""
 
     what: Literal["sales", "shift", "tanks", "totals"]
-    since_seq: Annotated[int, Field(ge=0)] | None = None
+    since_seq: Annotated[int, Field(ge=SEQ.low, le=SEQ.high)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    args: dict[str, JsonValue] = Field(default_factory=dict)
+    args: Annotated[dict[str, JsonValue], AfterValidator(_bounded_args)] = Field(
+        default_factory=dict)
 
 
 SCHEMAS: dict[str, type[CommandData]] = {
