@@ -1,0 +1,244 @@
+"""The sale scenarios, written once against the neutral fuelling point (``domain.fuelling``).
+
+Each runs against every driver + simulator pair (conftest.py): the pump is driven only through
+``FuellingPoint`` operations and its events, the customer through the simulator's nozzles, and
+what the pump reports is compared with what really left the nozzle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from domain.fuelling import (
+    FillingEnded,
+    FinishedSale,
+    NotSupported,
+    NozzleUp,
+    PointOffline,
+    PointOnline,
+    PointState,
+    PointUnreachable,
+    StateChanged,
+)
+from domain.model import Preset, TotalsReading
+from domain.units import step
+from edge.recovery import Ledgerside, plan_recovery
+from tests.scenarios.rig import Fill, Rig, Session
+
+PUMP = 1
+
+
+async def _sale(session: Session, rig: Rig, logical: int, preset: Preset | None, *,
+                hang_at: Decimal | None = None) -> tuple[FinishedSale, Fill, Decimal]:
+    """Authorize, fill, end; the pump's finished sale, the real fill, the totals delta."""
+    point = session.point(PUMP)
+    before = await point.read_totals(logical)
+    mark = session.mark()
+    await point.authorize(frozenset({logical}), preset)
+    assert point.state in (PointState.AUTHORIZED, PointState.STARTED, PointState.FUELLING)
+    fills = len(rig.fills(PUMP))
+    rig.lift(PUMP, logical)
+    if hang_at is not None:
+        await session.until(lambda: rig.dispensed(PUMP) >= hang_at, what=f"{hang_at} L")
+        rig.hang(PUMP, logical)
+    await session.wait(FillingEnded, pump=PUMP, after=mark)
+    if hang_at is None:
+        rig.hang(PUMP, logical)
+    await session.until(lambda: len(rig.fills(PUMP)) > fills, what="the fill recorded")
+    fill = rig.fills(PUMP)[-1]
+    sales = await point.read_sales()
+    assert sales, "the pump holds no finished sale"
+    finished = sales[-1]
+    after = await point.read_totals(logical)
+    await point.clear_sale(finished)
+    return finished, fill, after.volume - before.volume
+
+
+def _matches(finished: FinishedSale, fill: Fill, delta: Decimal, rig: Rig) -> None:
+    assert (finished.volume, finished.amount) == (fill.volume, fill.amount)
+    assert finished.logical in (None, fill.logical)
+    assert delta == fill.volume  # the totals counted what left the nozzle
+    price = rig.prices[fill.logical]
+    assert abs(fill.amount - fill.volume * price) <= price * step(3) * 10 + Decimal("0.005")
+
+
+@pytest.mark.sample
+async def test_preset_amount(rig: Rig, session: Session) -> None:
+    finished, fill, delta = await _sale(session, rig, 1, Preset("amount", Decimal("10.00")))
+    assert fill.amount == Decimal("10.00")
+    _matches(finished, fill, delta, rig)
+
+
+async def test_preset_volume(rig: Rig, session: Session) -> None:
+    finished, fill, delta = await _sale(session, rig, 2, Preset("volume", Decimal("2.00")))
+    assert fill.volume == Decimal("2.00")
+    _matches(finished, fill, delta, rig)
+
+
+async def test_fill_up_without_a_preset(rig: Rig, session: Session) -> None:
+    finished, fill, delta = await _sale(session, rig, 1, None, hang_at=Decimal("1.5"))
+    assert fill.volume >= Decimal("1.5")
+    _matches(finished, fill, delta, rig)
+
+
+async def test_early_hang_up(rig: Rig, session: Session) -> None:
+    finished, fill, delta = await _sale(session, rig, 1, Preset("volume", Decimal("20.00")),
+                                        hang_at=Decimal("1.0"))
+    assert Decimal("1.0") <= fill.volume < Decimal("20.00")
+    _matches(finished, fill, delta, rig)
+
+
+async def test_two_identical_sales_are_two_sales(rig: Rig, session: Session) -> None:
+    first = await _sale(session, rig, 1, Preset("volume", Decimal("1.00")))
+    second = await _sale(session, rig, 1, Preset("volume", Decimal("1.00")))
+    for finished, fill, delta in (first, second):
+        _matches(finished, fill, delta, rig)
+    assert len(rig.fills(PUMP)) == 2
+    if first[0].key is not None:
+        assert first[0].key != second[0].key
+
+
+async def test_stop_while_fuelling_ends_the_filling(rig: Rig, session: Session) -> None:
+    point = session.point(PUMP)
+    mark = session.mark()
+    await point.authorize(frozenset({1}), Preset("volume", Decimal("30.00")))
+    rig.lift(PUMP, 1)
+    await session.until(lambda: rig.dispensed(PUMP) >= Decimal("0.5"), what="fuel flowing")
+    await point.stop()
+    ended = await session.wait(FillingEnded, pump=PUMP, after=mark)
+    assert ended.logical in (None, 1)
+    rig.hang(PUMP, 1)
+    await session.until(lambda: len(rig.fills(PUMP)) == 1, what="the fill recorded")
+    (fill,) = rig.fills(PUMP)
+    assert fill.volume < Decimal("30.00")
+    finished = (await point.read_sales())[-1]
+    assert (finished.volume, finished.amount) == (fill.volume, fill.amount)
+
+
+async def test_stop_before_the_lift_withdraws_the_authorization(rig: Rig,
+                                                                 session: Session) -> None:
+    point = session.point(PUMP)
+    await point.authorize(frozenset({1}), None)
+    mark = session.mark()
+    await point.stop()
+    await session.wait(StateChanged, pump=PUMP, after=mark,
+                       where=lambda e: e.state in (PointState.IDLE, PointState.CALLING,
+                                                   PointState.STOPPED, PointState.CLOSED))
+    assert rig.fills(PUMP) == []
+    # A pump that leaves it stopped takes the next authorization once opened again.
+    if point.state in (PointState.STOPPED, PointState.CLOSED):
+        await point.open()
+    await point.authorize(frozenset({1}), Preset("volume", Decimal("1.00")))
+
+
+async def test_suspend_and_resume(rig: Rig, session: Session) -> None:
+    point = session.point(PUMP)
+    await point.authorize(frozenset({1}), Preset("volume", Decimal("3.00")))
+    rig.lift(PUMP, 1)
+    await session.until(lambda: rig.dispensed(PUMP) >= Decimal("0.3"), what="fuel flowing")
+    if not point.capabilities.suspend:
+        with pytest.raises(NotSupported):
+            await point.suspend()
+        return
+    mark = session.mark()
+    await point.suspend()
+    await session.wait(StateChanged, pump=PUMP, after=mark,
+                       where=lambda e: e.state is PointState.SUSPENDED)
+    paused = rig.dispensed(PUMP)
+    await asyncio.sleep(0.3)  # the simulator's flow would add 3 L in this time
+    assert rig.dispensed(PUMP) == paused
+    await point.resume()
+    await session.wait(FillingEnded, pump=PUMP, after=mark)
+    rig.hang(PUMP, 1)
+    await session.until(lambda: len(rig.fills(PUMP)) == 1, what="the fill recorded")
+    assert rig.fills(PUMP)[0].volume == Decimal("3.00")
+
+
+@pytest.mark.sample
+async def test_price_change_when_idle(rig: Rig, session: Session) -> None:
+    point = session.point(PUMP)
+    new = {logical: price + Decimal("0.11") for logical, price in rig.prices.items()}
+    await point.set_prices(new)
+    rig.prices.update(new)
+    mark = session.mark()
+    finished, fill, delta = await _sale(session, rig, 1, Preset("volume", Decimal("2.00")))
+    _matches(finished, fill, delta, rig)
+    lifted = await session.wait(NozzleUp, pump=PUMP, after=mark)
+    if lifted.price is not None:
+        assert lifted.price == new[1]
+
+
+async def test_offline_and_back(rig: Rig, session: Session) -> None:
+    point = session.point(PUMP)
+    mark = session.mark()
+    rig.silence(PUMP, True)
+    await session.wait(PointOffline, pump=PUMP, after=mark)
+    assert not point.online
+    with pytest.raises(PointUnreachable):
+        await point.authorize(frozenset({1}), None)
+    assert session.point(2).online  # the other pump is unaffected
+    back = session.mark()
+    rig.silence(PUMP, False)
+    await session.wait(PointOnline, pump=PUMP, after=back)
+    await point.set_prices(rig.prices)
+    finished, fill, delta = await _sale(session, rig, 1, Preset("volume", Decimal("1.00")))
+    _matches(finished, fill, delta, rig)
+
+
+@pytest.mark.sample
+async def test_a_controller_killed_mid_fill_recovers_the_sale_once(rig: Rig,
+                                                                   session: Session) -> None:
+    """The line is dropped mid-fill (as by kill -9); a new line reads the pump back, and the
+    start-up planner finds the sale with two agreeing witnesses: exactly one sale."""
+    point = session.point(PUMP)
+    totals = {n.logical: await point.read_totals(n.logical) for n in rig.pumps()[0].nozzles}
+    await point.authorize(frozenset({1}), Preset("volume", Decimal("2.00")))
+    rig.lift(PUMP, 1)
+    await session.until(lambda: rig.dispensed(PUMP) >= Decimal("0.3"), what="fuel flowing")
+    await session.__aexit__(None, None, None)  # the controller dies; the pump fills on
+    await session_idle(rig)
+    rig.hang(PUMP, 1)
+    (fill,) = rig.fills(PUMP)
+    async with Session(rig) as again:
+        await again.online(PUMP)
+        config = rig.pumps()[0]
+        readings = {n.number: TotalsReading(PUMP, n.number, totals[n.logical].volume,
+                                            totals[n.logical].amount or Decimal(0),
+                                            _now(), "start") for n in config.nozzles}
+
+        async def last_totals(nozzle: int) -> TotalsReading | None:
+            return readings[nozzle]
+
+        async def nothing(*_: object) -> None:
+            return None
+
+        plan = await plan_recovery(again.point(PUMP), config, Ledgerside(
+            last_totals=last_totals, last_sale=nothing, sale_by_key=nothing),
+            active=[], now=_now, tolerance_steps=1, volume_decimals=config.decimals.volume)
+    if rig.counters_shared:
+        # Every counter answers the pump-wide sum: both nozzles moved by the filling, and a
+        # filling the pump does not attribute matches both. No witness says which nozzle
+        # sold it: two reviews for a person, never a guessed sale.
+        assert plan.sales == []
+        assert sorted(r.logical for r in plan.reviews) == [1, 2]
+        return
+    assert [(s.logical, s.filling.volume, s.filling.amount) for s in plan.sales] == [
+        (1, fill.volume, fill.amount)]
+    assert plan.reviews == []
+
+
+async def session_idle(rig: Rig) -> None:
+    """Until the simulator's filling has reached the preset (no controller watches now)."""
+    for _ in range(400):
+        if rig.dispensed(PUMP) >= Decimal("2.00") or rig.fills(PUMP):
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the preset was never reached")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
