@@ -6,7 +6,9 @@ snapshot, and then serves the connection with four tasks until it breaks:
 
 - events: the outbox publisher; events leave in seq order, at most a window of them
   unacknowledged, and are removed from the outbox only by the cloud's acks (`sync.outbox`);
-- receive: acks slide the window, commands are queued for the command worker;
+- receive: acks slide the window (only once checked against the ledger: an ack above what it
+  assigned is refused and raised as an alarm, a conflict moves events to a new epoch), commands
+  are queued for the command worker;
 - live: the forecourt's snapshot, retained, at most once per live interval while it changes;
 - replies: the replies of handled commands, kept across reconnects until published.
 
@@ -169,7 +171,7 @@ class CloudLink:
         return self._publisher.epochs_started
 
     def health(self) -> dict[str, Any]:
-        """What `GET /api/v1/health` shows of the link under `sync`, besides the backlog."""
+        """The link's part of `GET /api/v1/health`'s `sync` (besides the outbox backlog)."""
         return {"connected": self.connected, "forged_acks": self.forged_acks,
                 "bad_acks": self.bad_acks, "epoch": self.epoch,
                 "epochs_started": self.epochs_started}
