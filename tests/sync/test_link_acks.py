@@ -67,6 +67,8 @@ async def test_a_forged_ack_deletes_nothing_and_a_genuine_ack_after_it_still_wor
         await wait_until(lambda: link.acked_upto == 10, what="the next genuine ack")
         assert await outbox.backlog() == 0
         assert link.forged_acks == 1
+        assert link.health() == {"connected": True, "forged_acks": 1, "bad_acks": 0,
+                                 "epoch": 1, "epochs_started": 0}
 
 
 async def test_forged_acks_in_a_flood_raise_one_alarm_and_are_all_counted(
