@@ -11,9 +11,10 @@ Choices the notes leave open, made here:
   pumps with requests), so a stop is never behind a round of polls. Polls go round-robin with
   ``poll_interval`` of idle time between rounds; an offline pump is probed once per
   ``offline_poll_interval`` only.
-* On a current-loop converter the master's own bytes come back first (``echo``): as many bytes
-  as were written are taken as the echo before anything counts as an answer; an echo that
-  differs is reported as noise.
+* On a current-loop converter the master's own bytes come back first (``echo``): the bytes just
+  written, matched by content, are taken as the echo before anything counts as an answer, so the
+  late answer of an exchange that timed out is noise, never this one's (``reader.Echo``). A
+  status byte of another pump of the line is its late answer too: noise, not a miss.
 * A request whose answer is missing or bad stays at the head of its pump's queue and goes again;
   ``offline_after`` misses in a row take the pump offline, which fails its queue. Reads are
   harmless to repeat; requests that get no answer (authorize, stop, blocks) cannot miss. The one
@@ -31,16 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .answers import PumpTotals, RunningMoney, Transaction
 from .commands import (
     ALL_STOP,
-    LAYOUTS,
     Command,
     DigitsMode,
     PumpStatus,
     check_pump,
     command_byte,
-    decode_status,
 )
 from .errors import GilbarcoProtocolError
 from .events import (
@@ -52,6 +50,7 @@ from .events import (
     PumpOnline,
     StatusChanged,
 )
+from .reader import AnswerReader, Echo, Reading
 from .requests import (
     AllStop,
     Answer,
@@ -61,9 +60,7 @@ from .requests import (
     Request,
     SendBlock,
 )
-from .special import HexRecord, HexRecordDecoder, SpecialFunctionAnswer
 from .timing import DEFAULT_BAUDRATE, INTER_BYTE_CHARACTERS, OFFLINE_AFTER, Timing, wire_time
-from .words import Block, BlockDecoder, decode_digits
 
 __all__ = ["BusStats", "GilbarcoBus"]
 
@@ -119,12 +116,8 @@ class _Exchange:
     kind: AnswerKind
     deadline: float
     written: bytes = b""  # the bytes of the latest write
-    echo: bytes = b""  # what the converter sends back first
-    echoed: int = 0  # how much of it came back so far
-    words: bytearray = field(default_factory=bytearray)  # status and running-money answers
-    blocks: BlockDecoder = field(default_factory=BlockDecoder)
-    hex: HexRecordDecoder = field(default_factory=HexRecordDecoder)
-    records: list[HexRecord] = field(default_factory=list)
+    echo: Echo | None = None  # the converter's copy of them, still expected
+    reader: AnswerReader | None = None
 
 
 class GilbarcoBus:
@@ -153,7 +146,6 @@ class GilbarcoBus:
         self._pumps = [_Pump(p) for p in pumps]
         self._by_number = {p.number: p for p in self._pumps}
         self.mode = mode
-        self._layout = LAYOUTS[mode]
         self._baudrate = baudrate
         self._echo = echo
         self.timing = timing or Timing()
@@ -268,8 +260,11 @@ class GilbarcoBus:
             if data:
                 self._noise(GilbarcoProtocolError("bytes nobody asked for", data[:64]))
             return
-        if exchange.echoed < len(exchange.echo):
-            data = self._take_echo(exchange, data)
+        if exchange.echo is not None and not exchange.echo.done:
+            data, stray = exchange.echo.take(data)
+            if stray:
+                self.stats.echo_errors += 1
+                self._noise(GilbarcoProtocolError("bytes before the echo", stray[:64]))
         elif self._unexpected_echo(exchange, data):
             data = data[len(exchange.written):]
         if not data:
@@ -277,16 +272,16 @@ class GilbarcoBus:
         exchange.deadline = max(exchange.deadline, now + self._inter_byte)
         if exchange.stage is _Stage.DRAIN:
             return  # the rest of a bad answer
-        if exchange.stage in (_Stage.PAUSE, _Stage.BLOCK):
+        if exchange.reader is None:
             self._noise(GilbarcoProtocolError("bytes nobody asked for", data[:64]))
-        elif exchange.stage is _Stage.READY or exchange.kind is AnswerKind.STATUS:
-            self._on_status_answer(exchange, data, now)
-        elif exchange.kind is AnswerKind.RUNNING_MONEY:
-            self._on_running_money(exchange, data, now)
-        elif exchange.kind is AnswerKind.SPECIAL_FUNCTION:
-            self._on_records(exchange, data, now)
-        else:
-            self._on_blocks(exchange, data, now)
+            return
+        reading = exchange.reader.feed(data)
+        for error in reading.noise:
+            self._noise(error)
+        if reading.bad is not None:
+            self._bad_answer(exchange, reading.bad, now)
+        elif reading.complete:
+            self._answer(exchange, reading)
 
     def handle_timeout(self, now: float) -> None:
         self._now = now
@@ -374,8 +369,13 @@ class GilbarcoBus:
         exchange.stage = stage
         exchange.deadline = now + wire_time(len(data), self._baudrate) + window
         exchange.written = data
-        if self._echo:
-            exchange.echo, exchange.echoed = data, 0
+        exchange.echo = Echo(data) if self._echo else None
+        exchange.reader = None
+        pump = exchange.pump
+        if pump is not None and stage in (_Stage.READY, _Stage.ANSWER):
+            kind = AnswerKind.STATUS if stage is _Stage.READY else exchange.kind
+            others = [p.number for p in self._pumps if p is not pump]
+            exchange.reader = AnswerReader(kind, pump.number, self.mode, others)
 
     def _window(self, kind: AnswerKind) -> float:
         timing = self.timing
@@ -390,28 +390,6 @@ class GilbarcoBus:
 
     # ------------------------------------------------------------ answers
 
-    def _take_echo(self, exchange: _Exchange, data: bytes) -> bytes:
-        """Strip the converter's echo of what was written; what comes before it (the late
-        answer to an exchange that timed out) is noise, never the answer."""
-        stray = bytearray()
-        taken = 0
-        echo = exchange.echo
-        for byte in data:
-            if exchange.echoed == len(echo):
-                break
-            taken += 1
-            if byte != echo[exchange.echoed]:
-                stray += echo[: exchange.echoed]  # what looked like the echo was not it
-                exchange.echoed = 0
-                if byte != echo[0]:
-                    stray.append(byte)
-                    continue
-            exchange.echoed += 1
-        if stray:
-            self.stats.echo_errors += 1
-            self._noise(GilbarcoProtocolError("bytes before the echo", bytes(stray[:64])))
-        return data[taken:]
-
     def _unexpected_echo(self, exchange: _Exchange, data: bytes) -> bool:
         """Our own bytes back on a line set to no echo: a converter that echoes (``echo``
         should be on). Told apart from answers where no answer can look like them: not for a
@@ -425,114 +403,24 @@ class GilbarcoBus:
         self._noise(GilbarcoProtocolError("an echo on a line without echo", data[:16]))
         return True
 
-    def _on_status_answer(self, exchange: _Exchange, data: bytes, now: float) -> None:
+    def _answer(self, exchange: _Exchange, reading: Reading) -> None:
         pump = exchange.pump
         assert pump is not None
-        try:
-            status = decode_status(data[0], pump.number)
-        except GilbarcoProtocolError as error:
-            if error.reason == "status from another pump" and self._late(data[0]):
-                # The late answer of another pump whose exchange timed out: keep waiting.
-                self._noise(GilbarcoProtocolError("late answer", data[:1]))
-                if len(data) > 1:
-                    self.receive_data(data[1:], now)
-                return
-            self._bad_answer(exchange, error, now)
-            return
         self._exchange = None
-        if len(data) > 1:
-            self._noise(GilbarcoProtocolError("bytes after the status", data[1:65]))
         self._answered(pump)
+        status = reading.answer if isinstance(reading.answer, PumpStatus) else None
         if exchange.stage is _Stage.READY:
+            assert status is not None
             if status is PumpStatus.READY_FOR_DATA:
                 self._exchange = exchange
-                exchange.stage = _Stage.BLOCK
+                exchange.stage, exchange.reader = _Stage.BLOCK, None
                 return
             self._set_status(pump, status)
             self._fail_item(pump, exchange.item, f"not ready for data (status {status:X})")
             return
-        self._set_status(pump, status)
-        self._finish(exchange, status)
-
-    def _on_running_money(self, exchange: _Exchange, data: bytes, now: float) -> None:
-        pump = exchange.pump
-        assert pump is not None
-        need = self._layout.running_digits
-        words = exchange.words
-        take = min(len(data), need - len(words))
-        words += data[:take]
-        if any(w & 0xF0 != 0xE0 or w & 0x0F > 9 for w in data[:take]):
-            self._bad_answer(exchange, GilbarcoProtocolError("bad digit", bytes(words)), now)
-            return
-        if len(words) < need:
-            return
-        self._exchange = None
-        if take < len(data):
-            self._noise(GilbarcoProtocolError("bytes after the answer", data[take : take + 64]))
-        self._answered(pump)
-        self._finish(exchange, RunningMoney(decode_digits(bytes(words)), self.mode))
-
-    def _on_blocks(self, exchange: _Exchange, data: bytes, now: float) -> None:
-        pump = exchange.pump
-        assert pump is not None
-        for item in exchange.blocks.feed(data):
-            if exchange.stage is _Stage.DRAIN:
-                continue
-            if self._exchange is not exchange:
-                if isinstance(item, GilbarcoProtocolError):
-                    self._noise(item)
-                else:
-                    self._noise(GilbarcoProtocolError("a second block", item.to_bytes()[:64]))
-                continue
-            if isinstance(item, GilbarcoProtocolError):
-                if item.reason == "garbage":
-                    self._noise(item)  # noise before the answer: keep waiting
-                else:
-                    self._bad_answer(exchange, item, now)
-                continue
-            try:
-                answer = self._decode_block(pump, exchange.kind, item)
-            except GilbarcoProtocolError as error:
-                self._bad_answer(exchange, error, now)
-                continue
-            self._exchange = None
-            self._answered(pump)
-            self._finish(exchange, answer)
-
-    def _decode_block(self, pump: _Pump, kind: AnswerKind, block: Block) -> Answer:
-        if kind is AnswerKind.TRANSACTION:
-            tx = Transaction.from_block(block, self.mode)
-            if tx.pump != pump.number:
-                raise GilbarcoProtocolError("transaction of another pump", block.to_bytes())
-            return tx
-        return PumpTotals.from_block(block, self.mode)
-
-    def _late(self, byte: int) -> bool:
-        """Whether ``byte`` is a status another pump of this line could have answered."""
-        nibble = byte & 0x0F
-        return any(p.number & 0x0F == nibble for p in self._pumps)
-
-    def _on_records(self, exchange: _Exchange, data: bytes, now: float) -> None:
-        pump = exchange.pump
-        assert pump is not None
-        for item in exchange.hex.feed(data):
-            if exchange.stage is _Stage.DRAIN:
-                continue
-            if self._exchange is not exchange:
-                self._noise(item if isinstance(item, GilbarcoProtocolError)
-                            else GilbarcoProtocolError("a record too many", item.to_bytes()))
-                continue
-            if isinstance(item, GilbarcoProtocolError):
-                if item.reason == "garbage":
-                    self._noise(item)
-                else:
-                    self._bad_answer(exchange, item, now)
-                continue
-            exchange.records.append(item)
-            if item.blocks_left == 0:
-                self._exchange = None
-                self._answered(pump)
-                self._finish(exchange, SpecialFunctionAnswer(tuple(exchange.records)))
+        if status is not None:
+            self._set_status(pump, status)
+        self._finish(exchange, reading.answer)
 
     # ------------------------------------------------------------ outcomes
 
