@@ -273,6 +273,10 @@ class PumpController:
             # check, and a wrong one stops the pump before the customer pays a wrong price.
             self.urgent(self._wrong_price(event.logical, expected, event.price))
             return
+        if "price" in self.blocked and event.price == expected:
+            # The price shown at this lift is right again: the check the pump allows passed.
+            del self.blocked["price"]
+            self.urgent(self.clear_alarm("price_mismatch"))
         if self.state is FP.CALLING:
             self._maybe_auto_authorize(event.logical)
 

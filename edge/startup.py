@@ -207,9 +207,13 @@ async def _program_prices(pump: PumpController) -> None:
         raise StartupFailed("programming the prices", str(exc) or "no answer") from exc
     pump.programmed = dict(prices)
     pump.blocked.pop("prices", None)
-    pump.blocked.pop("price", None)
-    for kind in ("price_readback_mismatch", "price_refused", "price_mismatch"):
+    for kind in ("price_readback_mismatch", "price_refused"):
         await pump.clear_alarm(kind)
+    caps = pump.capabilities
+    if caps is None or caps.price_readback:
+        # Read back: proven now. A pump without the read-back proves it at the next lift.
+        pump.blocked.pop("price", None)
+        await pump.clear_alarm("price_mismatch")
     if price_set_id is not None and price_set_id != pump.price_set_id:
         pump.price_set_id = price_set_id
         by_grade = {n.grade: prices[n.logical] for n in pump.by_logical.values()}

@@ -36,7 +36,7 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert response.status_code == 200, response.text
     health = response.json()
     assert set(health) == {"status", "station_id", "version", "boot_id", "lines", "storage",
-                           "sync", "printer", "clock", "services"}
+                           "sync", "printer", "clock", "services", "pumps"}
     services = {s["name"]: s for s in health["services"]}
     assert {"api", "store-probe", "orders", "price-schedules"} <= set(services)
     assert services["api"] == {"name": "api", "critical": True, "state": "running",
@@ -48,7 +48,9 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert health["station_id"] == "XJ-TEST-0001"
     assert health["version"] == __version__
     assert re.fullmatch(r"[0-9a-f]{32}", health["boot_id"])
-    assert health["lines"] == [{"id": "line1", "online": True, "pumps_online": 2, "pumps": 2}]
+    assert health["lines"] == [{"id": "line1", "protocol": "dart", "online": True,
+                                "pumps_online": 2, "pumps": 2}]
+    assert health["pumps"] == []  # nothing out of service, blocked or unreadable
     assert health["storage"] == {"writable": True, "problem": None}
     sync = health["sync"]
     assert set(sync) == {"connected", "backlog", "configured"}

@@ -20,7 +20,8 @@ async def check_down(api: Api) -> None:
                      what="a failed attempt to open the line")
     health = (await api.anonymous().get("/api/v1/health")).json()
     assert health["status"] == "degraded"
-    assert health["lines"] == [{"id": "line1", "online": False, "pumps_online": 0, "pumps": 2}]
+    assert health["lines"] == [{"id": "line1", "protocol": "dart", "online": False,
+                                "pumps_online": 0, "pumps": 2}]
     assert health["storage"]["writable"] is True  # degraded because of the line only
 
     client = await api.client("att")

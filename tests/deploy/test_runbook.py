@@ -63,7 +63,8 @@ def alarm_event_types() -> set[str]:
 
 def event_kinds() -> set[str]:
     """`kind`s written into alarm and discrepancy event data as literals."""
-    return _matches(r'"kind":\s*"([a-z_]+)"', *SOURCES)
+    return (_matches(r'"kind":\s*"([a-z_]+)"', *SOURCES)
+            | _matches(r'raise_alarm\(\s*"([a-z_]+)"', *SOURCES))
 
 
 def enum_kinds() -> set[str]:

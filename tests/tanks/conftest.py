@@ -19,6 +19,7 @@ import pytest
 
 from domain.config_reader import Findings, Table
 from domain.model import NewSale, TotalsReading
+from drivers.dart.config import DartPumpSettings
 from drivers.gauges import GaugeUrl
 from edge.config.model import Nozzle, Pump
 from edge.config.sections import Context
@@ -33,8 +34,9 @@ T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 # Pump 1: nozzles 1 (92) and 2 (95); pump 2: nozzles 3 (92) and 4 (0).
 PUMPS = (
-    Pump(1, "line1", 0x50, (Nozzle(1, 1, "92"), Nozzle(2, 2, "95"))),
-    Pump(2, "line1", 0x51, (Nozzle(3, 1, "92"), Nozzle(4, 2, "0"))),
+    Pump(1, "line1", (Nozzle(1, 1, "92"), Nozzle(2, 2, "95")),
+         settings=DartPumpSettings(0x50)),
+    Pump(2, "line1", (Nozzle(3, 1, "92"), Nozzle(4, 2, "0")), settings=DartPumpSettings(0x51)),
 )
 GRADES = ("92", "95", "0")
 
