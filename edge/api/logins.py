@@ -9,8 +9,9 @@ A login must never slow the forecourt down. So:
   a flood leaves the other core to the forecourt), at most `waiting` more queued, and addresses
   that never logged in share a budget of STRANGER_CHECKS_PER_SECOND; beyond that a login is
   refused (503 `login_busy`) rather than queued;
-- a refusal that checked no PIN (429, 503) is answered up to a second late, so that a client
-  that waits for its answers (most scripts do) floods a trickle;
+- a refusal that checked no PIN (429, 503) is answered late (a second; more while many are
+  held, so that refusals leave at about 50 a second), so that a client that waits for its
+  answers (most scripts do) floods a trickle;
 - the user's row is read through `Ledger.read` (a read, not a write);
 - nothing is written per failed try of a name nobody has: those, and the throttled and busy
   refusals, are counted (GET /metrics) and summed up in one audit entry at most once a minute
@@ -52,10 +53,13 @@ SUMMARY_SECONDS = 60.0
 UNLOCK_POLL_SECONDS = 1.0
 #: Addresses named in a summary entry (the ones with most refusals).
 SUMMARY_ADDRESSES = 10
-#: A refusal without a PIN check (429, 503) is answered this late at most, and at most this
-#: many are held at once: a flooding client that waits for its answers is slowed to a trickle.
+#: A refusal without a PIN check (429, 503) is answered late: a second, longer while many are
+#: held so that refusals leave at about HOLD_RATE a second whatever the number of flooding
+#: clients, never longer than HOLD_LONGEST; beyond HOLD_AT_MOST held, at once.
 HOLD_SECONDS = 1.0
-HOLD_AT_MOST = 256
+HOLD_LONGEST = 10.0
+HOLD_RATE = 50.0
+HOLD_AT_MOST = 1024
 #: PIN checks for addresses that never logged in, all of them together: a steady rate and a
 #: burst. scrypt is slow on purpose (and memory-hard: it crowds the caches of a small PC), so
 #: strangers get a share of it, not all of it; consoles that logged in are not counted here.
@@ -181,14 +185,14 @@ class LoginDesk:
             wait = max(1, math.ceil(verdict.retry_after))
             log.debug("login of %r from %s throttled (%s) for %d s", name, address,
                       verdict.reason, wait)
-            await self._hold(min(HOLD_SECONDS, verdict.retry_after))
+            await self._hold(verdict.retry_after)
             raise LoginRefused(429, "login_throttled",
                                f"too many wrong PINs; try again in {wait} s", wait)
         if not self.checker.has_room() or (
                 not self.throttle.trusted(now, address) and not self._strangers.take(now)):
             self._untell("busy", address)
             self.counters.busy += 1
-            await self._hold(HOLD_SECONDS)
+            await self._hold(HOLD_LONGEST)
             raise LoginRefused(503, "login_busy",
                                "too many logins at once; try again in a moment", 1)
         with self.checker.admit():  # no await since has_room(): there is room
@@ -212,13 +216,15 @@ class LoginDesk:
                      action="session.open", details={"address": address})
         return session
 
-    async def _hold(self, seconds: float) -> None:
-        """Answers a refusal late (never later than it could be tried again): a client that
-        sends its next login when it has the answer to the last (most scripts) then sends
-        one a second per connection instead of hundreds, and the forecourt keeps the event
-        loop. Bounded: beyond HOLD_AT_MOST held at once, refusals are answered at once."""
+    async def _hold(self, at_most: float) -> None:
+        """Answers a refusal late, never later than `at_most` (when it could be tried again):
+        a client that sends its next login when it has the answer to the last (most scripts
+        do) then sends one a second, or fewer while many are held, instead of hundreds, and
+        the forecourt keeps the event loop. A held refusal costs a timer and its connection;
+        beyond HOLD_AT_MOST held at once, refusals are answered at once."""
         if self._held >= HOLD_AT_MOST:
             return
+        seconds = min(at_most, HOLD_LONGEST, max(HOLD_SECONDS, self._held / HOLD_RATE))
         self._held += 1
         try:
             await asyncio.sleep(seconds)
