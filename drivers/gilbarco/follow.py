@@ -115,7 +115,8 @@ class PumpFollower:
         self._confirm_timeout = confirm_timeout
         self.address = pump_settings.address
         self._inbox: asyncio.Queue[tuple[int, BusEvent]] = asyncio.Queue()
-        self._seq = 0  # status events delivered so far
+        self._seq = 0  # bus events delivered so far
+        self._snapshot = 0  # the start-up's picture of the pump includes events up to this one
         self._link = False
         self._announced = False
         self._bus_status: PumpStatus | None = None  # the latest the line heard
@@ -245,13 +246,13 @@ class PumpFollower:
                 until=lambda: not self._link)
         except PointUnreachable as exc:
             log.info("pump %d: start-up stopped, the pump is offline (%s)", self.pump, exc)
-        return self._seq
+        return self._snapshot
 
     async def _probe(self) -> None:
         if self._settings.config_function is not None and self._config_answered is None:
             await self._read_configuration(self._settings.config_function)
         await self._read_totals()  # prices, and it clears a data error
-        status = self._bus_status
+        status, self._snapshot = self._bus_status, self._seq
         if status is None or not self._link:
             raise PointUnreachable(self.pump, "the pump stopped answering during start-up")
         self._status = status if point_state(status, False) is not None else None
@@ -376,7 +377,8 @@ class PumpFollower:
             hose = self._config.nozzles[0].logical
         if hose is not None:
             self._nozzle_out = hose
-            self._emit(NozzleUp(self.pump, hose, self._prices.get(hose)))
+            if self._announced:  # at start-up it is told after PointOnline
+                self._emit(NozzleUp(self.pump, hose, self._prices.get(hose)))
 
     async def _learn_fill(self) -> None:
         """The hose and price of the filling that started, from the transaction it shows."""
@@ -394,7 +396,8 @@ class PumpFollower:
             self._fill_price = self._prices.get(self._fill_logical)
         if self._nozzle_out is None and self._fill_logical is not None:
             self._nozzle_out = self._fill_logical
-            self._emit(NozzleUp(self.pump, self._fill_logical, self._fill_price))
+            if self._announced:
+                self._emit(NozzleUp(self.pump, self._fill_logical, self._fill_price))
 
     async def _unlock(self) -> None:
         try:
