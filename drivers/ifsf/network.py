@@ -135,12 +135,14 @@ class IfsfNetwork:
         self._queue: asyncio.Queue[LanEvent | None] = asyncio.Queue(max_queued_events)
         self._streams = itertools.count(1)
         self._stream_tasks: set[asyncio.Task[None]] = set()
+        self._stream_writers: dict[int, asyncio.StreamWriter] = {}
         self._server: asyncio.Server | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._runner: asyncio.Task[None] | None = None
         self._failing: set[Lna] = set()  # nodes whose connection failure was logged
         self._noisy: set[Lna | None] = set()  # sources whose noise was logged at warning
         self._events_dropped = 0
+        self._closing = False
         self.listen_port = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -172,6 +174,7 @@ class IfsfNetwork:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         assert self._runner is not None
+        self._closing = True  # nodes going offline now is the shutdown, not news
         self._runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._runner
@@ -182,11 +185,14 @@ class IfsfNetwork:
             self._transport.close()
         if self._server is not None:
             self._server.close()
-        # Connections the dispensers opened to us: their handlers are ours to end.
-        for task in self._stream_tasks:
-            task.cancel()
+        # Connections the dispensers opened to us: closed, their handlers see the end and
+        # return (a cancelled handler would be reported by asyncio's streams as an error).
+        for writer in self._stream_writers.values():
+            writer.close()
         if self._stream_tasks:
-            await asyncio.wait(self._stream_tasks)
+            _, pending = await asyncio.wait(self._stream_tasks, timeout=CONNECT_TIMEOUT)
+            for task in pending:
+                task.cancel()
         if self._server is not None:
             await self._server.wait_closed()
         now = self._clock()
@@ -276,6 +282,7 @@ class IfsfNetwork:
         task = asyncio.current_task()
         assert task is not None
         self._stream_tasks.add(task)
+        self._stream_writers[stream] = writer
         self._core.stream_opened(stream)
         try:
             while data := await reader.read(_READ_SIZE):
@@ -287,6 +294,7 @@ class IfsfNetwork:
             log.debug("%s: connection %d from %s: %s", self.name, stream, peer, error)
         finally:
             self._stream_tasks.discard(task)
+            self._stream_writers.pop(stream, None)
             self._core.stream_closed(stream)
             writer.close()
 
@@ -416,7 +424,8 @@ class IfsfNetwork:
             self._noisy.discard(event.node)
             log.info("%s: node %s online at %s:%d", self.name, event.node, *event.endpoint)
         elif isinstance(event, NodeOffline):
-            log.warning("%s: node %s offline: %s", self.name, event.node, event.reason)
+            log.log(logging.DEBUG if self._closing else logging.WARNING,
+                    "%s: node %s offline: %s", self.name, event.node, event.reason)
         elif isinstance(event, UnknownNode):
             where = "" if event.endpoint is None else f" at {event.endpoint[0]}:{event.endpoint[1]}"
             log.warning("%s: node %s%s is not in the configuration; ignored", self.name,

@@ -163,10 +163,11 @@ class IfsfServer:
             self._drop(net)
             if net.server is not None:
                 net.server.close()
-        for task in self._serving:
-            task.cancel()
+        # The controllers' links were closed above: their handlers see the end and return.
         if self._serving:
-            await asyncio.wait(self._serving)
+            _, pending = await asyncio.wait(self._serving, timeout=RECONNECT_DELAY * 3)
+            for task in pending:
+                task.cancel()
         for net in self.nets.values():
             if net.server is not None:
                 await net.server.wait_closed()
