@@ -283,10 +283,9 @@ class Table:
         value = self._get(key)
         if value is None:
             return default
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = Decimal(value)
-        elif isinstance(value, str) and _QUANTITY.fullmatch(value):
-            number = Decimal(value)
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str) and _QUANTITY.fullmatch(text):
+            number = Decimal(text)
         else:
             self.error(key, f'expected a decimal string like "0.5", got {kind(value)}'
                        if not isinstance(value, str) else f"{quote(value)} is not a number "

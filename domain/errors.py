@@ -62,3 +62,16 @@ class PumpOutOfService(StationError):
     """Taken out of service (impossible figures): a person releases it (API or CLI)."""
 
     code = "pump_out_of_service"
+
+
+class PumpStopped(StationError):
+    """An emergency stop from the station holds the pump until an attendant resets it."""
+
+    code = "pump_stopped"
+
+
+class PumpRefused(StationError):
+    """The pump answered no to an authorization (its state, a full sale buffer, its own rule):
+    the message carries the protocol's reason."""
+
+    code = "pump_refused"

@@ -96,6 +96,7 @@ API_ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/pumps/{number}/suspend"): "pump.suspend",
     ("POST", "/api/v1/pumps/{number}/resume"): "pump.resume",
     ("POST", "/api/v1/pumps/{number}/release"): "pump.release",
+    ("POST", "/api/v1/pumps/{number}/reset"): "pump.reset",
     ("POST", "/api/v1/reviews/{review_id}/accept"): "review.accept",
     ("POST", "/api/v1/reviews/{review_id}/dismiss"): "review.dismiss",
     ("POST", "/api/v1/sales/{sale_id}/payments"): "sale.payment",

@@ -183,13 +183,20 @@ class Forecourt:
         return await pump.call(lambda: pump.authorize(logical, preset, source=source, user=user,
                                                       order_id=order_id))
 
-    async def stop(self, pump_number: int) -> None:
+    async def stop(self, pump_number: int, user: str | None = None) -> None:
         pump = self.pump(pump_number)
         # Not queued behind other jobs: an emergency stop goes out now.
-        await pump.stop()
+        await pump.stop(user)
 
-    async def stop_all(self) -> dict[str, Any]:
-        """Stop every pump on every line at once (each line the fastest way it can)."""
+    async def stop_all(self, user: str | None = None) -> dict[str, Any]:
+        """Stop every pump on every line at once (each line the fastest way it can); every pump
+        is latched as stopped until an attendant resets it."""
+        for pump in self.pumps.values():
+            if pump.latched is None:
+                pump.latched = {"by": user, "at": self._clock().isoformat(), "all": True}
+                self._changed(pump)
+                pump.urgent(pump.raise_alarm("station_stop", user=user, all=True,
+                                             message="station-wide emergency stop"))
         results = await asyncio.gather(*(line.stop_all() for line in self.lines.values()),
                                        return_exceptions=True)
         failed = {line_id: str(result) for line_id, result in zip(self.lines, results,

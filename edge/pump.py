@@ -30,6 +30,8 @@ from domain.errors import (
     PumpNotReady,
     PumpOffline,
     PumpOutOfService,
+    PumpRefused,
+    PumpStopped,
     StationError,
     StorageUnavailable,
 )
@@ -140,6 +142,7 @@ class PumpController:
         self.alarms: dict[str, dict[str, Any]] = {}  # active alarms by kind
         self.blocked: dict[str, str] = {}  # reasons sales are refused until the cause goes
         self.out_of_service: OutOfService | None = None
+        self.latched: dict[str, Any] | None = None  # an emergency stop not yet reset
         self.observers: list[PumpObserver] = []
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._group: asyncio.TaskGroup | None = None
@@ -426,6 +429,9 @@ class PumpController:
                 "storage error") + "); authorizations are refused until storage recovers")
         if not self.online:
             raise PumpOffline(f"pump {self.number} is offline")
+        if self.latched is not None:
+            raise PumpStopped(f"pump {self.number} was stopped from the station; an attendant "
+                              "resets it first")
         if self.out_of_service is not None:
             raise PumpOutOfService(f"pump {self.number} is out of service "
                                    f"({self.out_of_service.reason}); a manager releases it")
@@ -469,6 +475,13 @@ class PumpController:
             self.auth = None
             await self.auth_signal(auth, AuthorizationSignal.REFUSED, reason=exc.message)
             raise InvalidPreset(exc.message) from None
+        except PointRefused as exc:
+            # The pump answered no (a state it cannot leave yet, a full buffer, its own rule):
+            # the caller can act on that, unlike a missing confirmation.
+            self.auth = None
+            await self.auth_signal(auth, AuthorizationSignal.REFUSED, reason=exc.message)
+            raise PumpRefused(f"pump {self.number} refused the authorization: {exc.message}"
+                              + (f" (code {exc.code})" if exc.code else "")) from exc
         except FuellingPointError as exc:
             self.auth = None
             await self.auth_signal(auth, AuthorizationSignal.REFUSED,
@@ -485,6 +498,7 @@ class PumpController:
 
     def _maybe_auto_authorize(self, logical: int) -> None:
         if (self.settings.authorize != "auto" or self.reserved_by is not None
+                or self.latched is not None
                 or self.auth is not None or not self.ready or self.out_of_service is not None
                 or self.blocked):
             return
@@ -496,8 +510,15 @@ class PumpController:
 
         self._submit(job)
 
-    async def stop(self) -> None:
-        """Emergency stop: sent at once (not queued behind jobs); a repeat is harmless."""
+    async def stop(self, user: str | None = None) -> None:
+        """Emergency stop: sent at once (not queued behind jobs); a repeat is harmless.
+
+        The pump is latched as stopped: it takes no authorization until a person resets it
+        (``reset_stop``), whatever the pump itself shows after the stop."""
+        first = self.latched is None
+        if first:
+            self.latched = {"by": user, "at": self._clock().isoformat()}
+            self._on_change(self)
         if not self.online:
             raise PumpOffline(f"pump {self.number} is offline")
         try:
@@ -506,6 +527,26 @@ class PumpController:
             raise PumpDidNotConfirm(f"pump {self.number} did not confirm the stop: "
                                     f"{exc.message}") from exc
         log.warning("pump %d: emergency stop sent", self.number)
+        if first:
+            await self.raise_alarm("station_stop", user=user,
+                                   message="emergency stop from the station; an attendant "
+                                           "resets the pump before it sells again")
+
+    async def reset_stop(self, user: str | None = None) -> bool:
+        """Lift the emergency-stop latch (an attendant has looked); False if not latched."""
+        if self.latched is None:
+            return False
+        if self.online and self.point_state in (PointState.STOPPED, PointState.CLOSED):
+            try:
+                await self.point.open()
+            except FuellingPointError as exc:
+                raise PumpDidNotConfirm(f"pump {self.number} did not reopen: {exc.message}"
+                                        ) from exc
+        self.latched = None
+        self._on_change(self)
+        await self.clear_alarm("station_stop")
+        log.warning("pump %d: emergency stop reset by %s", self.number, user)
+        return True
 
     async def suspend(self) -> None:
         await self._halt(self.point.suspend, "suspend")

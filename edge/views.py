@@ -44,8 +44,13 @@ def pump_view(pump: PumpController) -> dict[str, Any]:
         })
     alarms = list(pump.alarms.values())
     service = pump.out_of_service
+    state = pump.state
+    if pump.latched is not None and state in (FuellingPoint.IDLE, FuellingPoint.CALLING,
+                                              FuellingPoint.AUTHORIZED):
+        state = FuellingPoint.STOPPED  # held by the station's emergency stop until reset
     return {
-        "number": pump.number, "online": pump.online, "state": pump.state.value,
+        "number": pump.number, "online": pump.online, "state": state.value,
+        "stopped_by_station": pump.latched,
         "alarm": alarms[-1]["kind"] if alarms else None,
         "alarms": alarms,
         "out_of_service": None if service is None else {

@@ -235,7 +235,7 @@ def create_app(station: "Station") -> FastAPI:
     @app.post("/api/v1/pumps/{number}/stop", status_code=202)
     async def stop(number: NumberPath,
                    session: Annotated[Session, require(Permission.STOP)]) -> dict[str, Any]:
-        await station.forecourt.stop(number)
+        await station.forecourt.stop(number, session.user)
         log.warning("emergency stop of pump %d by %s", number, session.user)
         return {"pump": number, "stopped": True}
 

@@ -54,9 +54,15 @@ def register(app: FastAPI, station: "Station", require: Require,
 
     @app.post("/api/v1/forecourt/stop", status_code=202)
     async def stop_all(session: Annotated[Session, require(Permission.STOP)]) -> dict[str, Any]:
-        result = await station.forecourt.stop_all()
+        result = await station.forecourt.stop_all(session.user)
         log.warning("station-wide emergency stop by %s", session.user)
         return {"stopped": True, **result}
+
+    @app.post("/api/v1/pumps/{number}/reset")
+    async def reset(number: NumberPath,
+                    session: Annotated[Session, require(Permission.STOP)]) -> dict[str, Any]:
+        was = await station.forecourt.pump(number).reset_stop(session.user)
+        return {"pump": number, "reset": was}
 
     @app.post("/api/v1/pumps/{number}/suspend", status_code=202)
     async def suspend(number: NumberPath,

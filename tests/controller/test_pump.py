@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.equipment import NozzleConfig, PumpConfig
-from domain.errors import NozzleBusy, PumpNotReady, PumpOutOfService
+from domain.errors import NozzleBusy, PumpNotReady, PumpOutOfService, PumpStopped
 from domain.fuelling import Capabilities, Decimals, FinishedSale, PointState
 from domain.model import Preset, TotalsReading
 from domain.states import FuellingPoint as FP
@@ -143,10 +143,13 @@ async def test_an_authorization_the_pump_withdraws_is_released(tmp_path: Path) -
     async with _rig(tmp_path) as rig:
         await _ready(rig)
         auth = await rig.pump.authorize(1, None, source="attendant", user="li")
-        await rig.pump.stop()  # before the lift: the pump goes back to idle
-        await wait_until(lambda: rig.pump.auth is None, what="the authorization released")
-        stored = rig.store.get_authorization(auth.id)
-        assert stored is not None and stored.state == "cancelled"
+        await rig.pump.stop("li")  # before the lift: the pump goes back to idle
+        await wait_until(lambda: getattr(rig.store.get_authorization(auth.id), "state", None)
+                         == "cancelled", what="the authorization released")
+        assert rig.pump.auth is None
+        with pytest.raises(PumpStopped):  # held until a person resets the stop
+            rig.pump.check_can_authorize(1)
+        assert await rig.pump.reset_stop("li") is True
         await rig.pump.authorize(1, None, source="attendant", user="li")
 
 

@@ -84,10 +84,18 @@ async def test_a_stop_before_the_lift_releases_the_authorization(
     await wait_pump_state(client, 1, "authorized")
     stop = await client.post("/api/v1/pumps/1/stop")
     assert stop.status_code in (200, 202), stop.text
-    await wait_pump_state(client, 1, "idle")
     await wait_until(lambda: _authorization(running, first) == "cancelled", timeout=10,
                      what="the stopped authorization cancelled")
-    # The pump is sellable again at once: no restart needed.
+    # Latched as stopped by the station until an attendant resets it (a repeat is harmless).
+    view = await wait_pump_state(client, 1, "stopped")
+    assert view["authorization_id"] is None
+    assert (await client.post("/api/v1/pumps/1/stop")).status_code == 202
+    held = await client.post("/api/v1/nozzles/1/authorize", json={})
+    assert held.status_code == 409 and held.json()["error"]["code"] == "pump_stopped"
+    reset = await client.post("/api/v1/pumps/1/reset")
+    assert reset.status_code == 200 and reset.json()["reset"] is True
+    await wait_pump_state(client, 1, "idle")
+    # The pump is sellable again: no restart needed.
     again = await client.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "2.00"}})
     assert again.status_code == 202, again.text
     await client.aclose()
