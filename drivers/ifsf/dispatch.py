@@ -34,6 +34,7 @@ from domain.retry import PUMP_STARTUP
 
 from .address import ErrorAddress, FuellingPointAddress, Lna, TransactionAddress
 from .codec import Answer, Unsolicited
+from .errors import IfsfProtocolError
 from .events import ConfigurationNeeded, LanEvent, NodeOffline, NodeOnline, Polled, Received
 from .follow import (
     AlarmsSeen,
@@ -83,6 +84,11 @@ class PointRunner:
                 await self._handle(item)
             except FuellingPointError as exc:
                 log.warning("pump %d: %s", self.point.pump, exc)
+            except IfsfProtocolError as exc:
+                # A message that makes no sense (a state out of range, a nozzle bitmask naming
+                # several nozzles): told, and the next one is followed as usual.
+                log.warning("pump %d: a message from the dispenser not understood: %s",
+                            self.point.pump, exc)
 
     # ------------------------------------------------------------ node events
 

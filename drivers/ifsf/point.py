@@ -39,7 +39,7 @@ from domain.model import Preset
 from .address import FuellingPointAddress, Lna
 from .codec import DataItem
 from .config import FullMode, IfsfLineSettings, IfsfPumpSettings, members
-from .errors import IfsfLocalError
+from .errors import IfsfLocalError, IfsfProtocolError
 from .follow import FpFollower
 from .ids import FpId, FpState
 from .messages import FpStatus, release_items
@@ -231,7 +231,11 @@ class IfsfFuellingPoint:
         items = self._items(follower, mine, preset)
         await self.talk.write(member.node, FuellingPointAddress(member.fp), items, "release")
         follower.released_by_us()
-        status = FpStatus.from_items(await self.read_status(follower))
+        try:
+            status = FpStatus.from_items(await self.read_status(follower))
+        except IfsfProtocolError as exc:
+            raise PointUnreachable(self.pump, f"pump {self.pump}: the state after the release "
+                                              f"not understood: {exc}") from None
         if status.state not in _RELEASED:
             follower.withdrawn()
             raise PointRefused(self.pump, f"pump {self.pump}: the release was acknowledged but "

@@ -25,7 +25,7 @@ from domain.fuelling import (
 from .address import Lna, NozzleAddress, TransactionAddress
 from .codec import Answer, DataItem
 from .config import Member
-from .errors import IfsfCommandError, IfsfLocalError
+from .errors import IfsfCommandError, IfsfLocalError, IfsfProtocolError
 from .follow import FpFollower
 from .ids import ErrorCode, MessageStatus, NozzleId, TrId
 from .messages import NozzleForm, Transaction
@@ -64,7 +64,13 @@ async def _transactions(talk: Talk, member: Member, form: NozzleForm) -> list[Tr
         if not isinstance(message, Answer) or not isinstance(message.address,
                                                              TransactionAddress):
             continue
-        transaction = Transaction.from_items(message.items, form, message.address.sequence)
+        try:
+            transaction = Transaction.from_items(message.items, form, message.address.sequence)
+        except IfsfProtocolError as exc:
+            log.error("pump %d: node %s FP %d transaction %04d not understood (%s); left in "
+                      "the dispenser's buffer", talk.pump, member.node, member.fp,
+                      message.address.sequence, exc)
+            continue
         if transaction.amount is None or transaction.volume is None:
             log.error("pump %d: node %s FP %d transaction %04d has no amount or volume; left "
                       "in the dispenser's buffer", talk.pump, member.node, member.fp,
@@ -108,7 +114,12 @@ async def read_one(talk: Talk, follower: FpFollower, sequence: int,
                                f"reading transaction {sequence:04d}")
     for message in messages:
         if isinstance(message, Answer):
-            transaction = Transaction.from_items(message.items, follower.form, sequence)
+            try:
+                transaction = Transaction.from_items(message.items, follower.form, sequence)
+            except IfsfProtocolError as exc:
+                raise PointUnreachable(talk.pump, f"pump {talk.pump}: transaction "
+                                                  f"{sequence:04d} not understood: {exc}"
+                                       ) from None
             if transaction.amount is not None and transaction.volume is not None:
                 return finished(member, follower, transaction, controller)
     return None
@@ -128,7 +139,11 @@ async def clear_sale(talk: Talk, members: Sequence[Member], sale: FinishedSale,
     answer = next((m for m in messages if isinstance(m, Answer)), None)
     if answer is None:
         return  # not in the buffer any more: cleared already
-    there = Transaction.from_items(answer.items, form, sequence)
+    try:
+        there = Transaction.from_items(answer.items, form, sequence)
+    except IfsfProtocolError as exc:
+        raise PointUnreachable(talk.pump, f"pump {talk.pump}: transaction {sequence:04d} not "
+                                          f"understood, not cleared: {exc}") from None
     if (str(there.amount), str(there.volume)) != (amount, volume):
         log.warning("pump %d: transaction %04d of node %s FP %d is now %s / %s, not the sale "
                     "%s: not cleared", talk.pump, sequence, node, fp, there.amount,
@@ -151,10 +166,15 @@ async def read_totals(talk: Talk, follower: FpFollower, logical: int, ifsf: int,
                                f"reading the totals of nozzle {logical}")
     volume = answer.value(NozzleId.LOG_NOZ_VOL_TOTAL)
     amount = answer.value(NozzleId.LOG_NOZ_AMOUNT_TOTAL)
-    # Some dispensers answer nothing while the totals are still zero.
-    return Totals(logical=logical,
-                  volume=decode_number(volume) if volume else Decimal(0).scaleb(-volume_places),
-                  amount=decode_number(amount) if amount else Decimal(0).scaleb(-amount_places))
+    try:
+        # Some dispensers answer nothing while the totals are still zero.
+        return Totals(
+            logical=logical,
+            volume=decode_number(volume) if volume else Decimal(0).scaleb(-volume_places),
+            amount=decode_number(amount) if amount else Decimal(0).scaleb(-amount_places))
+    except IfsfProtocolError as exc:
+        raise PointUnreachable(talk.pump, f"pump {talk.pump}: totals of nozzle {logical} not "
+                                          f"understood: {exc}") from None
 
 
 async def program_prices(talk: Talk, follower: FpFollower, node_prices: NodePrices,
@@ -181,9 +201,19 @@ async def program_prices(talk: Talk, follower: FpFollower, node_prices: NodePric
         except IfsfCommandError as exc:
             raise PointUnreachable(talk.pump, f"pump {talk.pump}: prices: node "
                                               f"{member.node} {exc.reason}") from None
+        except IfsfProtocolError as exc:
+            raise PointUnreachable(talk.pump, f"pump {talk.pump}: the price of product "
+                                              f"{product} not understood: {exc}") from None
         if code is not None and code != ErrorCode.PRICE_CHANGED:
             _refused(talk, member, product, code)
-        shown = await node_prices.read(product)
+        try:
+            shown = await node_prices.read(product)
+        except IfsfCommandError as exc:
+            raise PointUnreachable(talk.pump, f"pump {talk.pump}: prices: node "
+                                              f"{member.node} {exc.reason}") from None
+        except IfsfProtocolError as exc:
+            raise PointUnreachable(talk.pump, f"pump {talk.pump}: the price of product "
+                                              f"{product} not understood: {exc}") from None
         if shown != price:
             nozzles = logicals.get(product, ())
             raise PriceMismatch(talk.pump, dict.fromkeys(nozzles, price),

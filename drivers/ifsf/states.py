@@ -66,8 +66,8 @@ COMMANDS = frozenset(
 _S = FpState
 _E = FpEvent
 
-# States in which the dispenser can take a new sale or a price: nothing is released or flowing.
-_AT_REST = (_S.CLOSED, _S.IDLE, _S.CALLING)
+# "Idle or below": the states in which a node takes a price (PROTOCOLS.md, "Price change").
+_PRICE_STATES = (_S.INOPERATIVE, _S.CLOSED, _S.IDLE)
 _RELEASED = (_S.AUTHORISED, _S.STARTED, _S.SUSPENDED_STARTED, _S.FUELLING, _S.SUSPENDED_FUELLING)
 _WORKING = (_S.IDLE, _S.CALLING, *_RELEASED)
 
@@ -102,7 +102,7 @@ TRANSITIONS: Mapping[tuple[FpState, FpEvent], FpState] = {
     (_S.SUSPENDED_FUELLING, _E.NOZZLE_DOWN): _S.IDLE,
     (_S.SUSPENDED_FUELLING, _E.TERMINATE_FP): _S.IDLE,
     **{(state, _E.FAILURE): _S.INOPERATIVE for state in (_S.CLOSED, *_WORKING)},
-    **{(state, _E.PRICE_REFUSED): _S.INOPERATIVE for state in _AT_REST},
+    **{(state, _E.PRICE_REFUSED): _S.INOPERATIVE for state in _PRICE_STATES},
 }
 
 NEUTRAL: Mapping[FpState, PointState] = {

@@ -26,6 +26,7 @@ from domain.fuelling import (
     StateChanged,
 )
 from domain.model import Preset
+from drivers.ifsf import DataItem, FpId, FuellingPointAddress, Unsolicited
 from drivers.ifsf.driver import DRIVER, IfsfFuellingLine
 from drivers.ifsf.ids import FpState
 from edge.config.loader import parse_config
@@ -198,3 +199,24 @@ async def test_a_node_restart_and_offline(station: Station) -> None:
     station.sim.set_fault(11, heartbeat=False)
     await wait_for(lambda: station.of(3, PointOffline), timeout=15, what="dit offline")
     assert station.line.points[1].online
+
+
+async def test_messages_that_make_no_sense_leave_the_pumps_selling(station: Station) -> None:
+    node = station.sim.node(1)
+    assert node.controller is not None
+    bad_state = Unsolicited(node.controller, node.lna, 0, FuellingPointAddress(1), (
+        DataItem(FpId.FP_STATUS_MESSAGE), DataItem(FpId.FP_STATE, b"\x0c")))
+    bad_nozzle = Unsolicited(node.controller, node.lna, 0, FuellingPointAddress(1), (
+        DataItem(FpId.RUNNING_TRANSACTION_MESSAGE), DataItem(FpId.CURRENT_LOG_NOZ, b"\x09"),
+        DataItem(FpId.CURRENT_AMOUNT, b"\x06\x00\x00\x00\x01"),
+        DataItem(FpId.CURRENT_VOLUME, b"\x06\x00\x00\x00\x01")))
+    unknown_id = Unsolicited(node.controller, node.lna, 0, FuellingPointAddress(1), (
+        DataItem(FpId.FP_STATUS_MESSAGE), DataItem(0xEE, b"\x01\x02"),
+        DataItem(FpId.FP_STATE, bytes((FpState.IDLE,)))))
+    node.outbox.extend([bad_state, bad_nozzle, unknown_id])
+    station.sim.server.poke(node.lna)
+    point = station.line.points[1]
+    await point.authorize(frozenset({1}), Preset("amount", Decimal("7.50")))
+    station.sim.lift(1, 1, 1)
+    await wait_for(lambda: station.of(1, FillingEnded), what="the end of the filling")
+    assert [s.volume for s in await point.read_sales()] == [Decimal("1.00")]

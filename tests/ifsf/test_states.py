@@ -155,3 +155,10 @@ def test_an_unexplained_change_is_taken_and_counted() -> None:
     out = f.status(status(FpState.FUELLING))
     assert out[-1] == StateSeen(FpState.FUELLING, FpState.IDLE, expected=False)
     assert f.anomalies == 1 and f.state is FpState.FUELLING
+
+
+def test_the_docs_show_the_table_as_it_is() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "ifsf.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{mermaid()}\n```" in docs
