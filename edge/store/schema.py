@@ -373,7 +373,176 @@ _V8 = (
     "CREATE INDEX reviews_open ON reviews (created_at) WHERE status = 'open'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# The station's books (docs/books.md): deliveries received (卸油验收), fuel that left a nozzle
+# without being a sale, totalizer corrections, nozzle totals at each price change, month closes
+# (进销存) and their later corrections, and credit accounts (挂账). Each record that the cloud
+# hears of carries the seq of its event.
+_V9 = (
+    # bill, before_reading, after_reading, figures: JSON as the API shows them. received_l and
+    # received_std_l are the litres the tank's book takes in (observed, and at 20 degC).
+    """CREATE TABLE delivery_receipts (
+        id TEXT PRIMARY KEY,
+        tank INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'received', 'cancelled')),
+        delivery_id TEXT,
+        opened_at TEXT NOT NULL,
+        opened_by TEXT NOT NULL,
+        paused_nozzles TEXT NOT NULL,
+        nozzle_totals TEXT NOT NULL,
+        bill TEXT NOT NULL,
+        before_reading TEXT,
+        after_reading TEXT,
+        figures TEXT,
+        received_l TEXT,
+        received_std_l TEXT,
+        outcome TEXT,
+        driver TEXT,
+        receiver TEXT,
+        supervisor TEXT,
+        note TEXT,
+        closed_at TEXT,
+        seq INTEGER UNIQUE
+    )""",
+    "CREATE INDEX delivery_receipts_by_close ON delivery_receipts (closed_at) "
+    "WHERE status = 'received'",
+    # The non-sale mode an attendant put a nozzle in: read when its fill is recorded.
+    """CREATE TABLE nonsale_requests (
+        authorization_id TEXT PRIMARY KEY,
+        nozzle INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        witnesses TEXT NOT NULL,
+        to_tank INTEGER,
+        user_name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    # A fill that is no sale: identified like a sale by the volume totalizer after it.
+    """CREATE TABLE nonsale_fills (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        authorization_id TEXT,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        logical INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        witnesses TEXT NOT NULL,
+        to_tank INTEGER,
+        tax_notice INTEGER NOT NULL,
+        price TEXT NOT NULL,
+        volume TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        totals_volume_before TEXT,
+        totals_volume_after TEXT NOT NULL,
+        totals_amount_before TEXT,
+        totals_amount_after TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT NOT NULL,
+        user_name TEXT,
+        fill_key TEXT NOT NULL,
+        UNIQUE (pump, nozzle, fill_key)
+    )""",
+    "CREATE INDEX nonsale_fills_by_end ON nonsale_fills (ended_at)",
+    # A jump of a nozzle's totalizers that moved no fuel (a reset, a board swap).
+    """CREATE TABLE totals_corrections (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        before_volume TEXT NOT NULL,
+        before_amount TEXT NOT NULL,
+        after_volume TEXT NOT NULL,
+        after_amount TEXT NOT NULL,
+        note TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    # Each nozzle's totals when a pump took a new price set; seq: its price.applied event.
+    """CREATE TABLE price_totals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER NOT NULL,
+        price_set_id TEXT NOT NULL,
+        pump INTEGER NOT NULL,
+        nozzle INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        price TEXT NOT NULL,
+        volume_total TEXT NOT NULL,
+        amount_total TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        UNIQUE (seq, nozzle)
+    )""",
+    "CREATE INDEX price_totals_by_nozzle ON price_totals (nozzle, read_at)",
+    # A closed month (YYYY-MM) is never changed: corrections go into a later month.
+    """CREATE TABLE month_closes (
+        month TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        closed_at TEXT NOT NULL,
+        closed_by TEXT NOT NULL,
+        report TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER month_closes_no_update BEFORE UPDATE ON month_closes
+    BEGIN SELECT RAISE(ABORT, 'a closed month is immutable'); END""",
+    """CREATE TRIGGER month_closes_no_delete BEFORE DELETE ON month_closes
+    BEGIN SELECT RAISE(ABORT, 'a closed month is immutable'); END""",
+    """CREATE TABLE book_adjustments (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        month TEXT NOT NULL,
+        corrects_month TEXT,
+        tank INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        volume_l TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    # limits: JSON {grades, amount, volume, fills} a day (null: no limit of that kind).
+    """CREATE TABLE credit_accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+        limits TEXT NOT NULL,
+        blocked_reason TEXT,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE credit_identifiers (
+        kind TEXT NOT NULL CHECK (kind IN ('card', 'plate')),
+        value TEXT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES credit_accounts (id),
+        PRIMARY KEY (kind, value)
+    )""",
+    # One use of an account: held while the pump is asked, authorized, then sold (or
+    # released). day: the station-local date its limits count against.
+    """CREATE TABLE account_uses (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES credit_accounts (id),
+        day TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('held', 'authorized', 'sold', 'released')),
+        identifier TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        user_name TEXT,
+        nozzle INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        allowance_amount TEXT,
+        allowance_volume TEXT,
+        authorization_id TEXT UNIQUE,
+        sale_id TEXT UNIQUE,
+        volume TEXT,
+        amount TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX account_uses_by_day ON account_uses (account_id, day)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
