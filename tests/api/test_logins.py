@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,12 @@ async def login(client: httpx.AsyncClient, user: str, pin: str) -> httpx.Respons
 
 
 def answer(response: httpx.Response) -> tuple[int, Any, str | None]:
-    return response.status_code, response.json(), response.headers.get("Retry-After")
+    """Status, body (the seconds in a message left out: two answers a moment apart may differ
+    by one) and Retry-After."""
+    body = response.json()
+    if "error" in body:
+        body["error"]["message"] = re.sub(r"[0-9]+ s\b", "N s", body["error"]["message"])
+    return response.status_code, body, response.headers.get("Retry-After")
 
 
 def config_file(api: Api, tmp_path: Path) -> Path:

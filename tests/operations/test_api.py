@@ -210,7 +210,8 @@ async def test_users_are_listed_without_their_pins(api: Api) -> None:
     users = {u["name"]: u for u in response.json()["users"]}
     assert {"att", "cash", "boss", "fin", "root"} <= set(users)
     assert users["root"]["role"] == "admin"
-    assert set(users["att"]) == {"name", "role", "created_at", "locked_until"}
+    assert set(users["att"]) == {"name", "role", "created_at", "updated_at", "disabled_at",
+                                 "waiting_addresses", "locked_until"}
     assert "scrypt" not in response.text
 
 
