@@ -4,6 +4,7 @@ controller to drive.
     forecourt simulate --protocol ifsf --nodes 2 --fps 2 --control 127.0.0.1:8091
     forecourt simulate --protocol ifsf --layout dit --nodes 4 --first-node 11
     forecourt simulate --protocol ifsf --heartbeat-to 127.255.255.255 --udp-port 3485
+    forecourt simulate --protocol ifsf --config station.toml --line lan1
 
 Each node listens on its own TCP port (printed) and heartbeats to the broadcast address; the
 controller's config names the same UDP port, our node number and the nodes. SIGINT or SIGTERM
@@ -19,13 +20,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from drivers.ifsf.heartbeat import DEFAULT_UDP_PORT
 from drivers.ifsf.messages import NozzleForm
 from simulator.metering import Decimals
 
 from .control import DEFAULT_PRICES, Layout, make_nodes, run_ifsf_simulator
-from .node import SimulatedNode
+from .station import StationNodes, nodes_from_config
 
 __all__ = ["build_parser", "main", "wants_ifsf"]
 
@@ -83,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulated IFSF dispenser nodes (Censtar TQC or DIT boards) over TCP/IP.",
     )
     parser.add_argument("--protocol", choices=("ifsf",), default="ifsf")
+    parser.add_argument("--config", metavar="FILE",
+                        help="take the nodes from a station config's IFSF line (its port, "
+                        "interval, nozzle form, products and pumps)")
+    parser.add_argument("--line", metavar="ID", help="with --config: which IFSF line")
     parser.add_argument("--layout", choices=[m.value for m in Layout], default="tqc",
                         help="tqc: a node with up to 4 fuelling points; dit: a node per "
                         "nozzle (tqc)")
@@ -101,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address the nodes listen on")
     parser.add_argument("--port", type=int, default=0, metavar="PORT",
                         help="TCP port of the first node, the next ones follow (0: free ports)")
-    parser.add_argument("--udp-port", type=int, default=DEFAULT_UDP_PORT,
+    parser.add_argument("--udp-port", type=int, metavar="PORT",
                         help=f"heartbeat port ({DEFAULT_UDP_PORT}; PetroChina boards use 3485)")
-    parser.add_argument("--heartbeat-interval", type=float, default=10.0, metavar="S",
+    parser.add_argument("--heartbeat-interval", type=float, metavar="S",
                         help="seconds between heartbeats (10)")
-    parser.add_argument("--heartbeat-to", default="255.255.255.255", metavar="ADDRESS",
+    parser.add_argument("--heartbeat-to", metavar="ADDRESS",
                         help="broadcast address of the heartbeats (255.255.255.255; "
                         "127.255.255.255 on one machine)")
     parser.add_argument("--controller", type=_endpoint, metavar="HOST:PORT",
                         help="the controller's listening port, for networks without "
                         "broadcasts (default: learnt from its heartbeat)")
     parser.add_argument("--nozzle-form", choices=[m.value for m in NozzleForm],
-                        default="number", help="Current_Log_Noz as a number or a bitmask")
+                        help="Current_Log_Noz as a number or a bitmask (number)")
     parser.add_argument("--max-unpaid", type=int, default=2, metavar="N",
                         help="unpaid transactions a fuelling point holds (2)")
     parser.add_argument("--release-without-preset", action="store_true",
@@ -132,31 +138,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def nodes_from_args(args: argparse.Namespace) -> list[SimulatedNode]:
-    nodes = make_nodes(
-        Layout(args.layout), nodes=args.nodes, fps=args.fps, nozzles=args.nozzles,
-        first_node=args.first_node, prices=args.prices or DEFAULT_PRICES,
-        products=tuple(args.prices) if args.prices else (92, 95, 98),
-        decimals=args.decimals, nozzle_form=NozzleForm(args.nozzle_form), flow_lpm=args.flow,
-        max_unpaid=args.max_unpaid, release_needs_preset=not args.release_without_preset,
-        first_sequence=args.first_sequence)
-    if args.stand_alone:
-        for node in nodes:
-            for fp in node.fps.values():
-                fp.stand_alone = True
-    return nodes
+def nodes_from_args(args: argparse.Namespace) -> StationNodes:
+    """The nodes to serve, and the network settings: from ``--config`` or the options."""
+    options: dict[str, Any] = {
+        "flow_lpm": args.flow, "max_unpaid": args.max_unpaid,
+        "release_needs_preset": not args.release_without_preset,
+        "first_sequence": args.first_sequence}
+    if args.config:
+        station = nodes_from_config(args.config, args.line, **options)
+    else:
+        if args.line:
+            raise ValueError("--line goes with --config")
+        nodes = make_nodes(
+            Layout(args.layout), nodes=args.nodes, fps=args.fps, nozzles=args.nozzles,
+            first_node=args.first_node, prices=args.prices or DEFAULT_PRICES,
+            products=tuple(args.prices) if args.prices else (92, 95, 98),
+            decimals=args.decimals,
+            nozzle_form=NozzleForm(args.nozzle_form or NozzleForm.NUMBER.value), **options)
+        station = StationNodes(nodes)
+    if args.udp_port is not None:
+        station.udp_port = args.udp_port
+    if args.heartbeat_interval is not None:
+        station.heartbeat_interval = args.heartbeat_interval
+    if args.heartbeat_to is not None:
+        station.heartbeat_to = args.heartbeat_to
+    for node in station.nodes:
+        if args.nozzle_form is not None:
+            node.nozzle_form = NozzleForm(args.nozzle_form)
+        for fp in node.fps.values():
+            fp.stand_alone = args.stand_alone
+    return station
 
 
-async def _serve(args: argparse.Namespace, nodes: Sequence[SimulatedNode]) -> None:
+async def _serve(args: argparse.Namespace, station: StationNodes) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    ports = [args.port + i for i in range(len(nodes))] if args.port else []
+    nodes = station.nodes
+    ports = [args.port + i if args.port else station.ports.get(node.lna.node, 0)
+             for i, node in enumerate(nodes)]
     try:
         async with run_ifsf_simulator(
-            nodes, host=args.host, ports=ports, udp_port=args.udp_port,
-            heartbeat_interval=args.heartbeat_interval, heartbeat_destination=args.heartbeat_to,
+            nodes, host=args.host, ports=ports, udp_port=station.udp_port,
+            heartbeat_interval=station.heartbeat_interval,
+            heartbeat_destination=station.heartbeat_to,
             controller=args.controller, one_message_per_read=not args.many_messages_per_read,
             control_port=args.control[1] if args.control else None,
             control_host=args.control[0] if args.control else "127.0.0.1",
@@ -165,8 +191,8 @@ async def _serve(args: argparse.Namespace, nodes: Sequence[SimulatedNode]) -> No
                 fps = ", ".join(f"FP{fp.number} nozzles {sorted(fp.nozzles)}"
                                 for fp in node.fps.values())
                 print(f"IFSF node {node.lna} on {args.host}:{sim.port(number)}: {fps}")
-            print(f"heartbeats to {args.heartbeat_to}:{args.udp_port} every "
-                  f"{args.heartbeat_interval:g} s")
+            print(f"heartbeats to {station.heartbeat_to}:{station.udp_port} every "
+                  f"{station.heartbeat_interval:g} s")
             if sim.control_url:
                 print(f"control API on {sim.control_url}")
             sys.stdout.flush()
@@ -188,12 +214,12 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        nodes = nodes_from_args(args)
-    except ValueError as error:
+        station = nodes_from_args(args)
+    except (OSError, ValueError, KeyError, TypeError) as error:  # TOMLDecodeError: ValueError
         print(f"forecourt simulate: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(args, nodes))
+        asyncio.run(_serve(args, station))
     except OSError as error:  # a port is taken...
         print(f"forecourt simulate: {error}", file=sys.stderr)
         return 1

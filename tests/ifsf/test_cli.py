@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +27,10 @@ from drivers.ifsf import (
 )
 from edge.cli import main as forecourt_main
 from simulator.ifsf import Layout, make_nodes, run_ifsf_simulator
-from simulator.ifsf.cli import build_parser, main, wants_ifsf
+from simulator.ifsf.cli import build_parser, main, nodes_from_args, wants_ifsf
 
 from .conftest import wait_for
+from .station import ifsf_station_toml
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,8 @@ from .conftest import wait_for
         ["--protocol", "ifsf", "--layout", "xyz"],
         ["--protocol", "ifsf", "--controller", "nowhere"],
         ["--protocol", "ifsf", "--first-sequence", "0"],
+        ["--protocol", "ifsf", "--line", "lan1"],
+        ["--protocol", "ifsf", "--config", "/nonexistent/station.toml"],
     ],
 )
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,8 +56,29 @@ def test_protocol_is_recognised() -> None:
     assert wants_ifsf(["--protocol", "ifsf"]) and wants_ifsf(["--protocol=ifsf"])
     assert not wants_ifsf(["--protocol", "dart"]) and not wants_ifsf([])
     args = build_parser().parse_args([])
-    assert (args.layout, args.nodes, args.fps, args.nozzles, args.udp_port) == (
-        "tqc", 1, 2, 2, 3486)
+    assert (args.layout, args.nodes, args.fps, args.nozzles) == ("tqc", 1, 2, 2)
+    station = nodes_from_args(args)
+    assert (station.udp_port, station.heartbeat_interval, station.heartbeat_to) == (
+        3486, 10.0, "255.255.255.255")
+    assert [sorted(n.fps) for n in station.nodes] == [[1, 2]]
+
+
+def test_nodes_from_a_station_config(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(ifsf_station_toml(udp_port=3485, extra_line=(
+        '[[lines.nodes]]\nnode = 12\naddress = "10.0.0.12:4012"')), "utf-8")
+    args = build_parser().parse_args(["--config", str(config), "--nozzle-form", "bitmask"])
+    station = nodes_from_args(args)
+    assert (station.udp_port, station.heartbeat_interval, station.heartbeat_to) == (
+        3485, 1.0, "127.255.255.255")
+    assert [str(n.lna) for n in station.nodes] == ["1.1", "1.11", "1.12"]
+    tqc, dit11, dit12 = station.nodes
+    assert {fp: dict(p.nozzles) for fp, p in tqc.fps.items()} == {1: {1: 92, 2: 95},
+                                                                  2: {1: 92}}
+    assert dit11.fps[1].nozzles == {1: 92} and dit12.fps[1].nozzles == {1: 95}
+    assert tqc.prices == {92: 750, 95: 800}
+    assert station.ports == {12: 4012}
+    assert all(n.nozzle_form.value == "bitmask" for n in station.nodes)
 
 
 def test_help_of_both_simulators(capsys: pytest.CaptureFixture[str]) -> None:
