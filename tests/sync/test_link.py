@@ -100,12 +100,17 @@ async def test_broker_killed_again_and_again_loses_nothing(
     async with Cloud(broker) as cloud, make_link(broker.url, outbox, ack_timeout=1.0) as link:
         await wait_until(lambda: link.connected, what="link connected")
         for _ in range(3):
+            connects = link.connects
             await append(store, link, 15, start=total)
             total += 15
             broker.kill()  # mid-stream: some publishes are lost, some acks never arrive
             await append(store, link, 5, start=total)
             total += 5
             broker.start()
+            # The next kill hits a link that is back (on a loaded machine the reconnect may
+            # otherwise come only after the next restart, and one outage would hide another).
+            await wait_until(lambda before=connects: link.connects > before, timeout=15,
+                             what="the link connected again")
         await append(store, link, 5, start=total)
         total += 5
         await wait_until(lambda: link.acked_upto == total and cloud.contiguous() == total,
