@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--log-level", default="INFO")
     demo.set_defaults(func=cmd_demo)
 
-    sim = sub.add_parser("simulate", help="the DART pump simulator on its own "
+    sim = sub.add_parser("simulate", help="the pump simulator on its own: DART, IFSF "
+                         "(--protocol ifsf) or Gilbarco (--protocol gilbarco) "
                          "(forecourt simulate --help)", add_help=False)
     sim.set_defaults(func=None)
 
