@@ -4,10 +4,12 @@ way out of the outbox, a broker that is down or killed, and resends after an ack
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
 from edge.store import Store
+from sync.link import CloudLink
 from tests.helpers import wait_until
 from tests.mosquitto import Mosquitto
 from tests.sync.conftest import SID, Cloud, StoreOutbox, TcpProxy, append, make_link
@@ -94,6 +96,10 @@ async def test_broker_down_at_start_events_wait_and_drain_in_order_when_it_comes
             assert link.last_error is None and link.failures == 0
 
 
+def reconnected(link: CloudLink, connects: int) -> bool:
+    return link.connects > connects
+
+
 async def test_broker_killed_again_and_again_loses_nothing(
         broker: Mosquitto, store: Store, outbox: StoreOutbox) -> None:
     total = 0
@@ -109,7 +115,7 @@ async def test_broker_killed_again_and_again_loses_nothing(
             broker.start()
             # The next kill hits a link that is back (on a loaded machine the reconnect may
             # otherwise come only after the next restart, and one outage would hide another).
-            await wait_until(lambda before=connects: link.connects > before, timeout=15,
+            await wait_until(functools.partial(reconnected, link, connects), timeout=15,
                              what="the link connected again")
         await append(store, link, 5, start=total)
         total += 5
