@@ -8,22 +8,28 @@ A new protocol is one package under ``drivers/`` and one entry here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from functools import cache
 
 from domain.equipment import Driver
-from drivers.dart.driver import DRIVER as DART
-from drivers.gilbarco.driver import DRIVER as GILBARCO
-from drivers.ifsf.driver import DRIVER as IFSF
 
-__all__ = ["DRIVERS", "driver", "names"]
+__all__ = ["driver", "names"]
 
-DRIVERS: Mapping[str, Driver] = {d.name: d for d in (DART, GILBARCO, IFSF)}
+#: protocol -> the module whose ``DRIVER`` drives it. Loaded when a line asks for it: a station
+#: carries the code of the protocols it drives only.
+MODULES: dict[str, str] = {
+    "dart": "drivers.dart.driver",
+    "gilbarco": "drivers.gilbarco.driver",
+    "ifsf": "drivers.ifsf.driver",
+}
 
 
+@cache
 def driver(name: str) -> Driver:
     """The driver for ``protocol = name``; KeyError for an unknown protocol."""
-    return DRIVERS[name]
+    found: Driver = importlib.import_module(MODULES[name]).DRIVER
+    return found
 
 
 def names() -> list[str]:
-    return sorted(DRIVERS)
+    return sorted(MODULES)

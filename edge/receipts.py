@@ -50,7 +50,6 @@ from drivers.printer import (
     connector,
     receipt_document,
     render,
-    render_png,
     render_receipt,
 )
 from edge.config import StationConfig
@@ -399,6 +398,8 @@ class ReceiptService:
         assert directory is not None
         path = directory / f"{receipt.receipt_no:06d}-sale-{receipt.sale_seq}.png"
         try:
+            from drivers.printer.preview import render_png  # Pillow, loaded when asked
+
             png = await asyncio.to_thread(render_png, receipt_document(receipt),
                                           self.printer.width)
             await asyncio.to_thread(_write, path, png)
@@ -421,6 +422,8 @@ class ReceiptService:
         Raises ReceiptError for a sale that cannot be printed."""
         receipt = receipt_from_sale(sale, self.station, self.printer,
                                     order=await self._order(sale))
+        from drivers.printer.preview import render_png
+
         return await asyncio.to_thread(render_png, receipt_document(receipt),
                                        self.printer.width)
 

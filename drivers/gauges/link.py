@@ -13,10 +13,6 @@ import asyncio
 import logging
 from typing import Any
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-from pymodbus.framer import FramerType
-
 from .registers import MAX_READ, Block, RegisterKind
 from .url import GaugeUrl, Transport
 
@@ -73,10 +69,15 @@ class ModbusLink:
     def __init__(self, url: GaugeUrl, *, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
-        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._client: Any = None  # a pymodbus asyncio client, made on the first read
         self._lock = asyncio.Lock()
 
-    def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    def _new_client(self) -> Any:
+        # pymodbus is loaded by a station with gauges only (about 10 MB a daemon otherwise
+        # carries for nothing).
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+        from pymodbus.framer import FramerType
+
         url = self.url
         common: dict[str, Any] = {"timeout": self.timeout, "retries": 0, "reconnect_delay": 0}
         if url.transport is Transport.RTU:
@@ -109,6 +110,8 @@ class ModbusLink:
                 raise
 
     async def _read(self, kind: RegisterKind, device_id: int, block: Block) -> list[int]:
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
         if self._client is None:
             self._client = self._new_client()
         client = self._client

@@ -10,7 +10,6 @@ its callers.
 from .commands import QrErrorCorrection, StatusRequest
 from .document import Align, Document, Feed, Line, Pair, QrCode, Rule, Size, Text
 from .layout import MIN_WIDTH, columns, layout, wrap
-from .preview import FontChoice, find_cjk_font, preview_png, render_png
 from .queue import PrintQueue, QueueStatus
 from .receipt import (
     PAYMENT_METHOD_NAMES,
@@ -83,3 +82,13 @@ __all__ = [
     "send_job",
     "wrap",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The preview draws with Pillow and qrcode, loaded only when a picture is asked for (a
+    # station without a printer never pays for them).
+    if name in ("FontChoice", "find_cjk_font", "preview_png", "render_png"):
+        from . import preview
+
+        return getattr(preview, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

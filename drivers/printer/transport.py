@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 import serial
-from escpos.exceptions import DeviceNotFoundError
-from escpos.printer import File, Network, Serial
-
-from domain.files import private_opener
 
 from .commands import StatusRequest, status_request
 from .status import (
@@ -94,108 +89,24 @@ class PrinterError(Exception):
         self.message = message
 
 
-# python-escpos logs "printer enabled" and "closing connection" to the root logger at info for
-# every open and close, that is twice per receipt; these subclasses open and close quietly (the
-# queue logs what changes) and otherwise keep the library's classes.
-
-
-class _Network(Network):  # type: ignore[misc]
-    """python-escpos's Network, connecting with `create_connection` (host names, IPv6)."""
-
-    _device: Any  # the library's: False (closed), None or the open connection
-
-    def open(self, raise_not_found: bool = True) -> None:
-        try:
-            self.device = socket.create_connection((self.host, self.port), self.timeout)
-        except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise DeviceNotFoundError(f"cannot connect to {self.host}:{self.port}: {reason}"
-                                      ) from exc
-
-    def close(self) -> None:
-        if not self._device:
-            return
-        with contextlib.suppress(OSError):
-            self._device.shutdown(socket.SHUT_RDWR)
-        self._device.close()
-        self._device = False
-
-
-class _UrlSerial(Serial):  # type: ignore[misc]
-    """python-escpos's Serial, opened through `serial_for_url` so that `socket://` and
-    `rfc2217://` reach printers behind serial-to-Ethernet converters, with a write timeout so
-    that a printer switched off under hardware flow control cannot hang the worker."""
-
-    _device: Any  # the library's: False (closed), None or the open connection
-
-    def open(self, raise_not_found: bool = True) -> None:
-        try:
-            self.device = serial.serial_for_url(
-                self.devfile, baudrate=self.baudrate, bytesize=self.bytesize,
-                parity=self.parity, stopbits=self.stopbits, timeout=self.timeout,
-                write_timeout=self.timeout, xonxoff=self.xonxoff, dsrdtr=self.dsrdtr)
-        except (ValueError, serial.SerialException) as exc:
-            raise DeviceNotFoundError(f"cannot open serial port {self.devfile}: {exc}") from exc
-
-    def _read(self) -> bytes:
-        # The library reads 16 bytes, which waits out the whole timeout for a 1-byte answer.
-        first: bytes = self.device.read(1)
-        return first + self.device.read(self.device.in_waiting) if first else first
-
-    def close(self) -> None:
-        # No flush: draining output to a printer that stopped the flow would block.
-        if self._device:
-            self._device.close()
-        self._device = False
-
-
-class _AppendFile(File):  # type: ignore[misc]
-    """python-escpos's File, appending: a spool file keeps every receipt, and a device file
-    does not care."""
-
-    _device: Any  # the library's: False (closed), None or the open connection
-
-    def open(self, raise_not_found: bool = True) -> None:
-        try:
-            # A file it creates is 0600 (receipts); a device node keeps its own mode.
-            self.device = open(self.devfile, "ab", opener=private_opener)  # noqa: SIM115
-        except OSError as exc:
-            raise DeviceNotFoundError(f"cannot open {self.devfile}: {exc.strerror}") from exc
-
-    def close(self) -> None:
-        if self._device:
-            self._device.close()
-        self._device = False
-
-
-def _usb(target: Target) -> EscposPrinter:
-    from escpos.printer import usb  # imports fine without pyusb; using it does not
-
-    if not usb.is_usable():
-        raise PrinterError(
-            PrinterCondition.FAILED,
-            "USB printing needs pyusb (pip install pyusb); or use the kernel's printer "
-            'device instead: kind = "file", address = "/dev/usb/lp0"')
-    printer: EscposPrinter = usb.Usb(target.usb_vendor, target.usb_product,
-                                     timeout=int(target.timeout * 1000), in_ep=target.usb_in,
-                                     out_ep=target.usb_out)
-    return printer
-
-
 def connector(target: Target) -> Callable[[], EscposPrinter]:
     """A factory of unopened printer objects for `target`, one per attempt."""
+
+    # python-escpos (and the Pillow it pulls in) is loaded only by a station that prints: its
+    # import alone costs the daemon about 15 MB.
+    from .connections import AppendFile, NetworkPrinter, UrlSerial, usb_printer
 
     def make() -> EscposPrinter:
         printer: Any
         if target.kind is PrinterKind.NETWORK:
-            printer = _Network(target.host, target.port, timeout=target.timeout)
+            printer = NetworkPrinter(target.host, target.port, timeout=target.timeout)
         elif target.kind is PrinterKind.SERIAL:
-            printer = _UrlSerial(target.device, baudrate=target.baudrate,
+            printer = UrlSerial(target.device, baudrate=target.baudrate,
                                  timeout=target.timeout)
         elif target.kind is PrinterKind.FILE:
-            printer = _AppendFile(target.device)
+            printer = AppendFile(target.device)
         else:
-            printer = _usb(target)
+            printer = usb_printer(target)
         result: EscposPrinter = printer
         return result
 
@@ -214,6 +125,8 @@ def _classify(exc: BaseException) -> PrinterError:
                             "needs write access (the lp or dialout group)")
     if isinstance(exc, TimeoutError):
         return PrinterError(PrinterCondition.OFFLINE, "the printer did not answer in time")
+    from escpos.exceptions import DeviceNotFoundError  # loaded by then: a printer was opened
+
     if isinstance(exc, DeviceNotFoundError | serial.SerialException):
         return PrinterError(PrinterCondition.OFFLINE, _one_line(str(exc)))
     if isinstance(exc, OSError):
