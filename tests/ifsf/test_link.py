@@ -6,6 +6,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.ifsf import (
     Ack,
@@ -328,3 +330,20 @@ def test_lan_refuses_a_controller_among_its_nodes() -> None:
         LanCore(US, {US: NodeSettings()})
     with pytest.raises(ValueError):
         LanCore(US, {})
+
+
+@settings(max_examples=200)
+@given(st.lists(st.one_of(st.binary(max_size=48), st.sampled_from(v.ALL)), max_size=6),
+       st.binary(max_size=16))
+def test_fuzz_the_lan_core(chunks: list[bytes], datagram: bytes) -> None:
+    """Any bytes on a stream or the heartbeat port give events, never an exception."""
+    lan = LanCore(US, {NODE: NodeSettings()})
+    lan.stream_opened(1)
+    now = 0.0
+    for chunk in chunks:
+        now += 0.1
+        lan.stream_data(1, chunk, now)
+        lan.datagram(datagram, ("127.0.0.1", 3486), now)
+        lan.handle_timeout(now)
+    for event in lan.events():
+        assert isinstance(event, LinkNoise | UnknownNode | Received | ConfigurationNeeded)
