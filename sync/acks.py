@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+from domain.bounds import SEQ
+
 __all__ = ["EPOCH_MAX", "SEQ_MAX", "Ack", "Conflict", "Position", "parse_ack"]
 
 #: A seq is stored as SQLite's INTEGER (signed 64 bits): a larger one cannot even be compared.
-SEQ_MAX = 2**63 - 1
+SEQ_MAX = SEQ.high
 #: A ledger epoch: 1 for every ledger at first, one more at each restore or reported conflict.
 EPOCH_MAX = 2**31 - 1
 
