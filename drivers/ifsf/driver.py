@@ -148,7 +148,7 @@ class IfsfFuellingLine:
             "connected": any(self.network.online(n) for n in nodes),
             "nodes": len(nodes),
             "nodes_online": sum(1 for n in nodes if self.network.online(n)),
-            "requests": sum(s.requests for s in stats.links.values()),
+            "exchanges": sum(s.requests for s in stats.links.values()),
             "timeouts": sum(s.timeouts for s in stats.links.values()),
             "noise": self.noise,
             "strangers": self.strangers,
