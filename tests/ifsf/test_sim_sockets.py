@@ -116,7 +116,7 @@ async def test_heartbeat_links_and_one_message_per_read(peer: Peer, sim: IfsfSim
     peer.beat()  # the node learns where we listen, connects, announces its points
     first = await peer.next(Unsolicited, FuellingPointAddress(1))
     assert FpStatus.from_items(first.items).state is FpState.CLOSED  # type: ignore[union-attr]
-    reader, writer = await asyncio.open_connection("127.0.0.1", beat.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", beat.port)
     try:
         writer.write(Write(NODE, US, 1, FuellingPointAddress(1),
                            (DataItem(FpId.OPEN_FP),)).to_bytes())
