@@ -110,6 +110,9 @@ class StationCollector(Collector):
             yield CounterMetricFamily("forecourt_cloud_events_resent",
                                       "events sent again (reconnects, ack timeouts)",
                                       value=float(station.link.resent))
+            yield CounterMetricFamily("forecourt_cloud_forged_acks",
+                                      "acks refused: above the highest seq the ledger assigned",
+                                      value=float(station.link.forged_acks))
         if station.receipts is not None:
             status = station.receipts.status()
             yield GaugeMetricFamily("forecourt_printer_pending_jobs",
