@@ -542,7 +542,39 @@ _V9 = (
     "CREATE INDEX account_uses_by_day ON account_uses (account_id, day)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# The console (docs/console.md): a number people can say aloud for each sale, what each sale's
+# receipt printed, alarms a person acknowledged, and price schedules a manager cancelled.
+_V10 = (
+    # day: the station-local date the sale ended (YYYY-MM-DD); n: its place in that day, from 1.
+    # Written in the sale's own transaction; shown as MMDD-NNNN ("1204-0042").
+    """CREATE TABLE sale_numbers (
+        sale_id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        UNIQUE (day, n)
+    )""",
+    # How often a sale's receipt was printed: a print after the first is a copy (补打), also
+    # after a restart.
+    """CREATE TABLE receipt_prints (
+        sale_id TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        first_at TEXT NOT NULL,
+        last_at TEXT NOT NULL
+    )""",
+    # An alarm event (by its seq) a person has seen and acknowledged.
+    """CREATE TABLE alarm_acks (
+        seq INTEGER PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        at TEXT NOT NULL
+    )""",
+    # A pending schedule a manager cancelled: it is never applied.
+    "ALTER TABLE price_schedules ADD COLUMN cancelled_at TEXT",
+    "ALTER TABLE price_schedules ADD COLUMN cancelled_by TEXT",
+    # The alarm list reads the newest events of a few types.
+    "CREATE INDEX events_by_type ON events (type, seq)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
