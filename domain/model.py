@@ -13,6 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Literal
 
+from domain.states import AuthorizationState
+
 __all__ = [
     "APP_PAYMENT",
     "AUTHORIZATION_SOURCES",
@@ -124,7 +126,7 @@ class Authorization:
     source: Literal["attendant", "auto", "order"]
     user: str | None
     order_id: str | None
-    state: str
+    state: AuthorizationState  # moved only along AUTHORIZATION_TRANSITIONS (domain/states.py)
     reason: str | None
     created_at: datetime
     updated_at: datetime

@@ -1,7 +1,8 @@
 """Authorizations: who allowed which pump to deliver, with what preset, and what became of it.
 
-The store keeps the state as text; which transitions are legal is the controller's business
-(its lifecycle table), the store only records them durably.
+The state is `AuthorizationState` from the model to the store (kept as its text in SQLite);
+which transitions are legal is the lifecycle table's business (domain/states.py), the store only
+records them durably.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from domain.model import AUTHORIZATION_SOURCES, Authorization, Preset
+from domain.states import ACTIVE_AUTHORIZATION_STATES, AuthorizationState
 from edge.store.codec import dec_text, text_dec, text_time, time_text
 from edge.store.errors import UnknownAuthorization
 from edge.store.ids import IdMaker
 
-ACTIVE_STATES = ("requested", "authorized", "fuelling")
+ACTIVE_STATES = tuple(sorted(state.value for state in ACTIVE_AUTHORIZATION_STATES))
 
 _COLUMNS = (
     "id, pump, nozzle, preset_kind, preset_value, source, user_name, order_id, state, reason, "
@@ -35,7 +37,7 @@ def _row(row: tuple[Any, ...]) -> Authorization:
         source=source,
         user=user,
         order_id=order_id,
-        state=state,
+        state=AuthorizationState(state),
         reason=reason,
         created_at=text_time(created),
         updated_at=text_time(updated),
@@ -70,7 +72,7 @@ def create(
             source,
             user,
             order_id,
-            "requested",
+            AuthorizationState.REQUESTED.value,
             None,
             time_text(now),
             time_text(now),
@@ -82,13 +84,13 @@ def create(
 
 
 def set_state(
-    conn: sqlite3.Connection, now: datetime, auth_id: str, state: str, reason: str | None
+    conn: sqlite3.Connection, now: datetime, auth_id: str, state: AuthorizationState,
+    reason: str | None,
 ) -> Authorization:
-    if not state:
-        raise ValueError("an authorization state cannot be empty")
+    state = AuthorizationState(state)  # refuses anything that is not a state
     cursor = conn.execute(
         "UPDATE authorizations SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
-        (state, reason, time_text(now), auth_id),
+        (state.value, reason, time_text(now), auth_id),
     )
     if cursor.rowcount == 0:
         raise UnknownAuthorization(auth_id)

@@ -28,6 +28,7 @@ from domain.model import (
     TotalsReading,
     sale_to_api,
 )
+from domain.states import AuthorizationState
 from edge.store import authorizations, events
 from edge.store.codec import (
     dec_key,
@@ -299,7 +300,8 @@ def record_sale(
     record_totals(conn, new.totals_after)
     if new.authorization_id is not None:
         try:
-            authorizations.set_state(conn, now, new.authorization_id, "completed", None)
+            authorizations.set_state(conn, now, new.authorization_id,
+                                     AuthorizationState.COMPLETED, None)
         except UnknownAuthorization:
             # The fuel is gone either way; losing the sale over a missing record would be worse.
             log.warning("sale %s names unknown authorization %s", sale.id, new.authorization_id)

@@ -33,6 +33,7 @@ from domain.model import (
     TotalsReading,
     User,
 )
+from domain.states import AuthorizationState
 from edge.store import (
     audit,
     authorizations,
@@ -230,7 +231,7 @@ class Store:
             )  # fmt: skip
 
     def set_authorization_state(
-        self, auth_id: str, state: str, *, reason: str | None = None
+        self, auth_id: str, state: AuthorizationState, *, reason: str | None = None
     ) -> Authorization:
         """Raises UnknownAuthorization for an unknown id."""
         with self._db.write() as conn:

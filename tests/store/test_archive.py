@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.model import Preset, Sale
+from domain.states import AuthorizationState
 from edge.cli import main
 from edge.store import Store
 from edge.store import archive as archiving
@@ -67,7 +68,7 @@ class History:
         auth = store.create_authorization(pump=pump.pump, nozzle=pump.nozzle, preset=None,
                                           source="order" if order else "attendant", user="li",
                                           order_id=order_id)
-        store.set_authorization_state(auth.id, "authorized")
+        store.set_authorization_state(auth.id, AuthorizationState.AUTHORIZED)
         if order_id is not None:
             store.update_order(order_id, status="authorized", authorization_id=auth.id)
         store.audit_append(actor="li", action="nozzle.authorize", target=str(pump.nozzle))
@@ -363,7 +364,7 @@ def test_an_order_a_kept_authorization_names_stays_with_its_authorizations(
     # Another authorization of app-1, which failed (the pump did not confirm): no sale names it.
     failed = store.create_authorization(pump=2, nozzle=3, preset=None, source="order",
                                         order_id="app-1")
-    store.set_authorization_state(failed.id, "failed", reason="no_answer")
+    store.set_authorization_state(failed.id, AuthorizationState.FAILED, reason="no_answer")
     made.sale(2)
     store.close_shift(closed_by="wang", grades={1: "92", 3: "92"})
     clock.now = NOVEMBER

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from domain.model import Preset
+from domain.states import AuthorizationState
 from edge.store import Store, UnknownAuthorization
 
 from .conftest import T0, FakeClock
@@ -30,10 +31,12 @@ def test_states_are_recorded_and_active_ones_listed(store: Store, clock: FakeClo
     second = store.create_authorization(pump=2, nozzle=3, preset=None, source="auto")
     third = store.create_authorization(pump=3, nozzle=4, preset=None, source="auto")
     clock.advance(timedelta(seconds=3))
-    store.set_authorization_state(first.id, "authorized")
-    store.set_authorization_state(second.id, "fuelling")
-    refused = store.set_authorization_state(third.id, "rejected", reason="nozzle_busy")
-    assert (refused.state, refused.reason) == ("rejected", "nozzle_busy")
+    store.set_authorization_state(first.id, AuthorizationState.AUTHORIZED)
+    store.set_authorization_state(second.id, AuthorizationState.FUELLING)
+    refused = store.set_authorization_state(third.id, AuthorizationState.FAILED,
+                                            reason="nozzle_busy")
+    assert (refused.state, refused.reason) == (AuthorizationState.FAILED, "nozzle_busy")
+    assert type(refused.state) is AuthorizationState  # the enum from the model to the store
     assert refused.updated_at == T0 + timedelta(seconds=3)
     assert [(a.id, a.state) for a in store.active_authorizations()] == [
         (first.id, "authorized"),
@@ -45,4 +48,7 @@ def test_bad_authorizations_are_refused(store: Store) -> None:
     with pytest.raises(ValueError):
         store.create_authorization(pump=1, nozzle=1, preset=None, source="anyone")
     with pytest.raises(UnknownAuthorization):
-        store.set_authorization_state("nope", "authorized")
+        store.set_authorization_state("nope", AuthorizationState.AUTHORIZED)
+    first = store.create_authorization(pump=1, nozzle=1, preset=None, source="auto")
+    with pytest.raises(ValueError):  # not a state of the lifecycle
+        store.set_authorization_state(first.id, "rejected")  # type: ignore[arg-type]
