@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Event, rfc3339
-from edge.store.ids import IdMaker
 
 VERSION = 1
 REPLY = "reply"

@@ -11,11 +11,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import AUTHORIZATION_SOURCES, Authorization, Preset
 from domain.states import ACTIVE_AUTHORIZATION_STATES, AuthorizationState
 from edge.store.codec import dec_text, text_dec, text_time, time_text
 from edge.store.errors import UnknownAuthorization
-from edge.store.ids import IdMaker
 
 ACTIVE_STATES = tuple(sorted(state.value for state in ACTIVE_AUTHORIZATION_STATES))
 

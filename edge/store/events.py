@@ -17,9 +17,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Event
 from edge.store.codec import dump_json, load_json, text_time, time_text
-from edge.store.ids import IdMaker
 
 _COLUMNS = "seq, id, type, ts, data, epoch"
 

@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import (
     APP_PAYMENT,
     PAYMENT_METHODS,
@@ -43,7 +44,6 @@ from edge.store.codec import (
     to_utc,
 )
 from edge.store.errors import InvalidPayment, Overpayment, UnknownAuthorization, UnknownSale
-from edge.store.ids import IdMaker
 
 log = logging.getLogger(__name__)
 

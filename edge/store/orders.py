@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Order, Preset, decimal_str
 from domain.states import OPEN_ORDER_STATUSES, OrderStatus
 from edge.store import events
@@ -25,7 +26,6 @@ from edge.store.codec import (
     time_text,
 )
 from edge.store.errors import UnknownOrder
-from edge.store.ids import IdMaker
 
 EVENT_TYPE = "order.updated"
 

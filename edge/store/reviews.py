@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import NewSale, Review, Sale, TotalsReading, quantity_str
 from edge.store import events, ledger
 from edge.store.codec import (
@@ -30,7 +31,6 @@ from edge.store.codec import (
     time_text,
 )
 from edge.store.errors import StoreError
-from edge.store.ids import IdMaker
 
 __all__ = [
     "OutOfService",

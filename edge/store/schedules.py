@@ -16,11 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Event, PriceSchedule, decimal_str
 from edge.store import events, prices
 from edge.store.codec import dec_text, opt_text_time, text_time, time_text
 from edge.store.errors import UnknownPriceSchedule
-from edge.store.ids import IdMaker
 
 log = logging.getLogger(__name__)
 

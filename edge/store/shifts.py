@@ -19,11 +19,11 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Event, Sale, TotalsReading, rfc3339
 from edge.store import events, ledger
 from edge.store.codec import dec_text, dump_json, load_json, text_dec, text_time, time_text
 from edge.store.errors import StoreError
-from edge.store.ids import IdMaker
 
 _SHIFT_COLUMNS = (
     "id, opened_at, opened_by, start_seq, totals_mark, closed_at, closed_by, end_seq, report"

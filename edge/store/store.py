@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import (
     Authorization,
     Event,
@@ -52,7 +53,6 @@ from edge.store import (
 from edge.store.audit import AuditCheck, AuditEntry
 from edge.store.codec import time_text
 from edge.store.db import Clock, Database, utc_now
-from edge.store.ids import IdMaker
 from edge.store.reviews import OutOfService
 from edge.store.shifts import Shift
 from edge.store.tanks import (

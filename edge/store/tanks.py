@@ -20,6 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from domain.ids import IdMaker
 from domain.model import Event, decimal_str, rfc3339
 from edge.store import events
 from edge.store.codec import (
@@ -32,7 +33,6 @@ from edge.store.codec import (
     text_time,
     time_text,
 )
-from edge.store.ids import IdMaker
 
 READING = "tank.reading"
 ALERT = "tank.alert"

@@ -10,9 +10,9 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.ids import IdMaker
 from edge.store import Store
 from edge.store.codec import dec_key
-from edge.store.ids import IdMaker
 
 from .conftest import T0, FakeClock, Pump
 
