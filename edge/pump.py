@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from domain.accounts import AccountRefused, AccountUse
 from domain.equipment import PumpConfig
 from domain.errors import (
     InvalidPreset,
@@ -38,6 +39,7 @@ from domain.errors import (
 from domain.fuelling import (
     Capabilities,
     FillingEnded,
+    FinishedSale,
     FuellingPoint,
     FuellingPointError,
     Identity,
@@ -57,7 +59,7 @@ from domain.fuelling import (
     RunningFigures,
     StateChanged,
 )
-from domain.model import Authorization, Preset, Review, Sale
+from domain.model import Authorization, Preset, Review, Sale, TotalsReading
 from domain.states import (
     AUTHORIZABLE,
     AuthorizationSignal,
@@ -102,6 +104,35 @@ class PumpObserver(Protocol):
     def review_opened(self, pump: PumpController, review: Review) -> None: ...
 
 
+class GatePass(Protocol):
+    """An authorization the gate let through: the preset it goes with, and what the gate is
+    told once the pump authorized (bind) or did not (release)."""
+
+    preset: Preset | None
+
+    async def bind(self, auth: Authorization) -> None: ...
+
+    async def release(self) -> None: ...
+
+
+class AuthorizeGate(Protocol):
+    """Asked before every authorization when set (the station's books, docs/books.md): a
+    nozzle paused for a delivery, a credit account's limits. Refuses with a StationError."""
+
+    async def admit(self, pump: PumpController, logical: int, preset: Preset | None, *,
+                    source: str, user: str | None, account: AccountUse | None) -> GatePass: ...
+
+
+class NonSaleRecorder(Protocol):
+    """Records a fill that is no sale (a self-check, own use, a transfer: docs/books.md)
+    instead of a sale, when it claims the fill's authorization."""
+
+    def claims(self, auth: Authorization) -> bool: ...
+
+    async def record(self, pump: PumpController, *, logical: int, filling: FinishedSale,
+                     before: TotalsReading | None, after: TotalsReading) -> None: ...
+
+
 class PriceBook(Protocol):
     """Current prices by grade code and the price set they come from."""
 
@@ -144,6 +175,8 @@ class PumpController:
         self.out_of_service: OutOfService | None = None
         self.latched: dict[str, Any] | None = None  # an emergency stop not yet reset
         self.observers: list[PumpObserver] = []
+        self.gate: AuthorizeGate | None = None  # the books' check before authorizing
+        self.nonsale: NonSaleRecorder | None = None  # the books' recorder of non-sale fills
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._group: asyncio.TaskGroup | None = None
         self._startup_pending = False
@@ -451,7 +484,29 @@ class PumpController:
             raise NozzleBusy(f"pump {self.number} has no logical nozzle {logical}")
 
     async def authorize(self, logical: int, preset: Preset | None, *, source: str,
-                        user: str | None, order_id: str | None = None) -> Authorization:
+                        user: str | None, order_id: str | None = None,
+                        account: AccountUse | None = None) -> Authorization:
+        """Authorize through the gate, when one is set (a sale on a credit account needs it)."""
+        if self.gate is None:
+            if account is not None:
+                raise AccountRefused("account_unavailable",
+                                     "本站未启用挂账 (this station keeps no credit accounts)")
+            return await self._authorize(logical, preset, source=source, user=user,
+                                         order_id=order_id)
+        self.check_can_authorize(logical, order_id)  # before the gate holds anything
+        ticket = await self.gate.admit(self, logical, preset, source=source, user=user,
+                                       account=account)
+        try:
+            auth = await self._authorize(logical, ticket.preset, source=source, user=user,
+                                         order_id=order_id)
+        except BaseException:
+            await ticket.release()
+            raise
+        await ticket.bind(auth)
+        return auth
+
+    async def _authorize(self, logical: int, preset: Preset | None, *, source: str,
+                         user: str | None, order_id: str | None = None) -> Authorization:
         caps = self.capabilities
         if preset is not None and caps is not None and preset.kind not in caps.presets:
             raise InvalidPreset(f"pump {self.number} takes no {preset.kind} preset")
@@ -590,6 +645,10 @@ class PumpController:
     async def _withdrawn(self) -> None:
         auth = self.auth
         if auth is None or self.point_state not in (PointState.IDLE, PointState.CALLING):
+            return
+        if self.state is FP.COMPLETING or self._settle_pending:
+            # The filling ended (its end may be told after the pump's idle state): its sale
+            # settles the authorization, which was used, not withdrawn.
             return
         self.auth = None
         self._disarm()

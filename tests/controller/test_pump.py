@@ -19,7 +19,7 @@ import pytest
 
 from domain.equipment import NozzleConfig, PumpConfig
 from domain.errors import NozzleBusy, PumpNotReady, PumpOutOfService, PumpStopped
-from domain.fuelling import Capabilities, Decimals, FinishedSale, PointState
+from domain.fuelling import Capabilities, Decimals, FillingEnded, FinishedSale, PointState
 from domain.model import Preset, TotalsReading
 from domain.states import FuellingPoint as FP
 from domain.states import InvalidTransition, PumpSignal
@@ -243,3 +243,23 @@ def _finished(logical: int, volume: str) -> FinishedSale:
     v = Decimal(volume)
     return FinishedSale(logical, v, (v * Decimal("7.50")).quantize(Decimal("0.01")),
                         Decimal("7.50"))
+
+
+async def test_a_filling_whose_end_comes_after_the_idle_state_keeps_its_authorization(
+        tmp_path: Path) -> None:
+    """A driver may tell the pump idle before the filling's end (IFSF messages in either
+    order): the authorization was used, and the sale carries it."""
+    async with _rig(tmp_path) as rig:
+        await _ready(rig)
+        auth = await rig.pump.authorize(1, None, source="attendant", user="li")
+        point = rig.point
+        point.lift(1)
+        point.totals[1] += Decimal("2.00")
+        point.sales.append(_finished(1, "2.00"))
+        point.set_state(PointState.IDLE)  # idle first, before any fuelling was told
+        point.emit(FillingEnded(1, 1))
+        await wait_until(lambda: rig.store.sales(), what="the sale")
+        (sale,) = rig.store.sales()
+        assert sale.authorization_id == auth.id
+        assert "no_authorization" not in {d["kind"] for d in
+                                         rig.events("reconciliation.discrepancy")}
