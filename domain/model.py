@@ -205,6 +205,7 @@ class Sale:
     payments: tuple[Payment, ...]
     pump_key: str | None = None
     flags: tuple[str, ...] = ()
+    number: str | None = None  # "1204-0042": the local day and its place in it (console, receipt)
 
     @property
     def paid_amount(self) -> Decimal:
@@ -262,6 +263,7 @@ def sale_to_api(sale: Sale, zone: tzinfo | None = None) -> dict[str, Any]:
     return {
         "id": sale.id,
         "seq": sale.seq,
+        "number": sale.number,
         "pump": sale.pump,
         "nozzle": sale.nozzle,
         "grade": sale.grade,

@@ -93,6 +93,10 @@ class PriceScheduler:
         self._wake.set()
         return schedule
 
+    def wake(self) -> None:
+        """Look at the schedules again now (one was cancelled or changed)."""
+        self._wake.set()
+
     async def run(self) -> None:
         """Runs for the daemon's life: applies each schedule when it falls due."""
         while True:
@@ -111,6 +115,8 @@ class PriceScheduler:
 
     async def _apply(self, schedule: PriceSchedule) -> None:
         applied = await self.ledger.write(self.store.apply_price_schedule, schedule.price_set_id)
+        if applied.applied_at is None:
+            return  # cancelled meanwhile (DELETE /api/v1/prices/schedules/{id})
         book = self.forecourt.prices
         book.prices.update(applied.prices)
         book.price_set_id = applied.price_set_id

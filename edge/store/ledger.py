@@ -43,6 +43,7 @@ from edge.store.codec import (
     time_text,
     to_utc,
 )
+from edge.store.console import assign_sale_number, sale_numbers
 from edge.store.errors import InvalidPayment, Overpayment, UnknownAuthorization, UnknownSale
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def _with_payments(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) ->
         )
         for row in found:
             by_sale[row[1]].append(_payment(row))
-    return [_sale(row, tuple(by_sale[row[0]])) for row in rows]
+    numbers = sale_numbers(conn, list(by_sale)) if by_sale else {}
+    return [replace(_sale(row, tuple(by_sale[row[0]])), number=numbers.get(row[0]))
+            for row in rows]
 
 
 def get_sale(conn: sqlite3.Connection, sale_id: str) -> Sale | None:
@@ -288,6 +291,8 @@ def record_sale(
             sale.pump_key, json.dumps(list(sale.flags)), key, int(sale.paid),
         ),
     )  # fmt: skip
+    # The number people say aloud ("1204-0042"), in the sale's transaction: the event has it.
+    sale = replace(sale, number=assign_sale_number(conn, sale.id, sale.ended_at, zone))
     if sale.order_id is not None and sale.amount > 0:
         # Prepaid in the app: the sale is settled as it is recorded, never in the unpaid list.
         payment = Payment(ids.new(now), sale.id, APP_PAYMENT, sale.amount, None, now)

@@ -105,6 +105,7 @@ def schedule(
 def due(conn: sqlite3.Connection, now: datetime) -> list[PriceSchedule]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM price_schedules WHERE applied_at IS NULL AND effective_at <= ? "
+        "AND cancelled_at IS NULL "
         "ORDER BY effective_at, price_set_id",
         (time_text(now),),
     )
@@ -114,7 +115,7 @@ def due(conn: sqlite3.Connection, now: datetime) -> list[PriceSchedule]:
 def upcoming(conn: sqlite3.Connection) -> PriceSchedule | None:
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM price_schedules WHERE applied_at IS NULL "
-        "ORDER BY effective_at, price_set_id LIMIT 1"
+        "AND cancelled_at IS NULL ORDER BY effective_at, price_set_id LIMIT 1"
     ).fetchone()
     return None if row is None else _row(row)
 
@@ -138,6 +139,10 @@ def apply(conn: sqlite3.Connection, now: datetime, price_set_id: str) -> PriceSc
         raise UnknownPriceSchedule(price_set_id)
     if found.applied_at is not None:
         return found
+    cancelled = conn.execute("SELECT cancelled_at FROM price_schedules WHERE price_set_id = ?",
+                             (price_set_id,)).fetchone()
+    if cancelled is not None and cancelled[0] is not None:
+        return found  # cancelled by a manager after it was found due: never applied
     prices.apply(
         conn, now, price_set_id, found.prices, source=found.source, effective_at=found.effective_at
     )

@@ -12,12 +12,13 @@ read the clock under the lock, so the times of events follow their seq order.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from domain.ids import IdMaker
 from domain.model import (
@@ -64,6 +65,9 @@ from edge.store.tanks import (
 )
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # The smallest pump number above ?, and the smallest nozzle of pump ? above ?, among the totals
 # readings: each a seek in totals_by_nozzle (SQLite's min/max optimization), so walking every
@@ -706,3 +710,17 @@ class Store:
     def sale_by_pump_key(self, pump: int, pump_key: str) -> Sale | None:
         with self._db.read() as conn:
             return ledger.sale_by_pump_key(conn, pump, pump_key)
+
+    # --- tables another module keeps its SQL for (edge/store/console.py)
+
+    def read_with(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                  *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(connection, ...)` under the store's lock."""
+        with self._db.read() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def write_with(self, fn: Callable[Concatenate[sqlite3.Connection, datetime, P], T],
+                   *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(connection, now, ...)` in one write transaction: all of it commits, or none."""
+        with self._db.write() as conn:
+            return fn(conn, self._db.now(), *args, **kwargs)

@@ -107,6 +107,7 @@ def test_sale_to_api_is_the_contract_shape() -> None:
     assert api == {
         "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
         "seq": 42,
+        "number": None,
         "pump": 1,
         "nozzle": 3,
         "grade": "92",
