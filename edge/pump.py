@@ -588,19 +588,28 @@ class PumpController:
                                            "resets the pump before it sells again")
 
     async def reset_stop(self, user: str | None = None) -> bool:
-        """Lift the emergency-stop latch (an attendant has looked); False if not latched."""
-        if self.latched is None:
+        """An attendant has looked: lift the emergency-stop latch, and open a pump that is
+        closed or stopped at the pump (IFSF: a point a refused price left inoperative opens only
+        this way). False when there was nothing to reset."""
+        closed = self.point_state in (PointState.STOPPED, PointState.CLOSED,
+                                      PointState.INOPERATIVE)
+        if self.latched is None and not closed:
             return False
-        if self.online and self.point_state in (PointState.STOPPED, PointState.CLOSED):
+        if self.online and closed:
             try:
                 await self.point.open()
             except FuellingPointError as exc:
                 raise PumpDidNotConfirm(f"pump {self.number} did not reopen: {exc.message}"
                                         ) from exc
+            if self.point_state is PointState.INOPERATIVE or not self.programmed:
+                self._prices_pending = True
+                if self.ready and not self.busy:
+                    self.signal(PumpSignal.NOT_READY)
+                self._schedule_startup()
         self.latched = None
         self._on_change(self)
         await self.clear_alarm("station_stop")
-        log.warning("pump %d: emergency stop reset by %s", self.number, user)
+        log.warning("pump %d: reset by %s", self.number, user)
         return True
 
     async def suspend(self) -> None:

@@ -137,8 +137,11 @@ async def _write(pump: PumpController, plan: RecoveryPlan,
         auth = _authorization_for(nozzle.number, active, used)
         pump.auth = auth
         try:
+            authorized = sale.filling.authorized
             new = build_sale(pump, logical=sale.logical, filling=sale.filling,
-                             before=sale.before, after=sale.after, recovered=True)
+                             before=sale.before, after=sale.after, recovered=True,
+                             flags=() if authorized else ("standalone",),
+                             authorized=authorized)
             recorded, created = await record(pump, new)
         finally:
             pump.auth = None
