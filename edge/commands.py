@@ -42,7 +42,8 @@ class CommandHandlers:
         try:
             return await self.orders.create(
                 order_id=data.order_id, nozzle=data.nozzle, grade=data.grade, price=data.price,
-                preset=data.preset.to_preset(), paid=data.paid, expires_at=data.expires_at)
+                preset=data.preset.to_preset(), paid=data.paid, expires_at=data.expires_at,
+                account=data.account.to_use() if data.account is not None else None)
         except OrderRefused as exc:
             raise CommandError(exc.code, exc.message) from None
         except StationError as exc:

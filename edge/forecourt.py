@@ -23,6 +23,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from domain.accounts import AccountUse
 from domain.equipment import LineConfig
 from domain.errors import UnknownNozzle, UnknownPump
 from domain.fuelling import FuellingLine
@@ -177,11 +178,12 @@ class Forecourt:
             raise UnknownPump(f"there is no pump {number}") from None
 
     async def authorize(self, nozzle: int, preset: Preset | None, *, user: str | None,
-                        source: str = "attendant", order_id: str | None = None) -> Authorization:
+                        source: str = "attendant", order_id: str | None = None,
+                        account: AccountUse | None = None) -> Authorization:
         pump, logical = self.nozzle(nozzle)
         pump.check_can_authorize(logical)  # answer at once rather than after queued jobs
         return await pump.call(lambda: pump.authorize(logical, preset, source=source, user=user,
-                                                      order_id=order_id))
+                                                      order_id=order_id, account=account))
 
     async def stop(self, pump_number: int, user: str | None = None) -> None:
         pump = self.pump(pump_number)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.accounts import AccountUse
 from domain.errors import StationError
 from domain.model import Authorization, Order, Preset, Review, Sale, decimal_str
 from domain.states import (
@@ -100,7 +101,8 @@ class Orders:
     # ----------------------------------------------------------------- commands
 
     async def create(self, *, order_id: str, nozzle: int, grade: str, price: Decimal,
-                     preset: Preset, paid: Decimal, expires_at: datetime) -> dict[str, Any]:
+                     preset: Preset, paid: Decimal, expires_at: datetime,
+                     account: AccountUse | None = None) -> dict[str, Any]:
         existing = await self.ledger.read(self.store.get_order, order_id)
         if existing is not None:
             return order_view(existing)  # the same order again: one order
@@ -123,7 +125,8 @@ class Orders:
         pump.reserved_by = order_id
         try:
             auth = await pump.call(lambda: pump.authorize(logical, preset, source="order",
-                                                          user="app", order_id=order_id))
+                                                          user="app", order_id=order_id,
+                                                          account=account))
         except StationError as exc:
             pump.reserved_by = None
             order = await self._move(order, OrderSignal.REFUSED, reason=exc.code)

@@ -72,6 +72,15 @@ async def settle(pump: PumpController) -> None:
                           amount_total=totals.amount if totals.amount is not None
                           else Decimal(0), read_at=pump.now(), source="sale")
     before = await pump.ledger.read(pump.ledger.store.last_totals, pump.number, nozzle.number)
+    if pump.nonsale is not None and pump.auth is not None and pump.nonsale.claims(pump.auth):
+        # A self-check, own use or transfer (docs/books.md): recorded with its totals by the
+        # books, never as a sale; the pump goes on as after a sale.
+        await pump.nonsale.record(pump, logical=logical, filling=finished, before=before,
+                                  after=after)
+        await _readable_again(pump)
+        await clear(pump, finished)
+        pump.settled()
+        return
     impossible = impossible_figures(
         volume=finished.volume, amount=finished.amount,
         preset=pump.auth.preset if pump.auth else None, started_at=pump.fill_started_at,

@@ -126,6 +126,10 @@ def report_document(report: Mapping[str, Any], *, station_name: str) -> Document
         if line["difference"] is not None:
             lines.append(Pair("差异(升)", line["difference"]["volume"], bold=line["mismatch"]))
             lines.append(Pair("差异(元)", line["difference"]["amount"], bold=line["mismatch"]))
+        if line.get("nonsale", {}).get("volume", "0") not in ("0", "0.00"):
+            lines.append(Pair("非销售升数", line["nonsale"]["volume"]))
+        if line.get("correction", {}).get("volume", "0") not in ("0", "0.00"):
+            lines.append(Pair("泵码校正(升)", line["correction"]["volume"]))
         if line["mismatch"]:
             lines.append(Text("** 泵码与销售不符 **", bold=True))
     lines.append(Rule())

@@ -34,6 +34,8 @@ from edge.announcer import Announcer
 from edge.api.app import create_app
 from edge.api.auth import Sessions
 from edge.audit import command_auditor
+from edge.books.commands import ACCOUNT_SCHEMAS, account_handlers
+from edge.books.parts import Books
 from edge.clockwatch import ClockWatch
 from edge.commands import CommandHandlers
 from edge.config import StationConfig, Sync
@@ -54,6 +56,7 @@ from sync.inbox import Inbox
 from sync.keys import load_public_key
 from sync.link import CloudLink
 from sync.mqtt import link_options
+from sync.schemas import SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ class Station:
         self.receipts: ReceiptService | None = None
         self.announcer: Announcer | None = None
         self.tanks: TankMonitor | None = None
+        self.books: Books | None = None  # deliveries, non-sale fuel, month close, accounts
         self.port: int | None = None
         self.clock_watch = ClockWatch()
 
@@ -180,6 +184,14 @@ class Station:
                 await self.orders.start()
                 stack.push_async_callback(services.peripheral("orders", self.orders.run).stop)
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
+                # The books hook into every pump before it can be asked to authorize.
+                books = Books(cfg, self.ledger, zone=self.zone, clock=self.clock,
+                              tanks=lambda: self.tanks.view if self.tanks else None,
+                              receipts=lambda: self.receipts)
+                await books.service.start(forecourt.pumps)
+                self.books = books
+                stack.push_async_callback(services.peripheral(
+                    "books", lambda: books.service.run(self.hub)).stop)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
                 self.commands.data_sources["shift"] = self.shifts.data_source
@@ -270,7 +282,10 @@ class Station:
     def _cloud_link(self, sync: Sync) -> CloudLink:
         public_key = load_public_key(sync.cloud_public_key)
         inbox = Inbox(station_id=self.config.station.id, public_key=public_key,
-                      remember=self._remember_command, handlers=self.commands.mapping(),
+                      remember=self._remember_command,
+                      handlers={**self.commands.mapping(),
+                                **(account_handlers(self.books.service) if self.books else {})},
+                      schemas={**SCHEMAS, **ACCOUNT_SCHEMAS},
                       clock=self.clock, audit=command_auditor(self.ledger))
         sid = self.config.station.id
         return CloudLink(station_id=sid, outbox=LedgerOutbox(self.ledger),

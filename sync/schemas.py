@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.accounts import AccountUse
 from domain.bounds import INT64, SEQ
 from domain.model import Preset
 
@@ -122,6 +123,18 @@ class PresetData(_Strict):
         return Preset("volume", self.volume)
 
 
+class AccountData(_Strict):
+    """A fleet's credit account (挂账) an app order fuels on: its limits are checked at the
+    pump like an attendant's sale on account (docs/books.md)."""
+
+    kind: Literal["card", "plate"]
+    value: Annotated[str, Field(min_length=1, max_length=32)]
+    signer: Annotated[str, Field(min_length=1, max_length=64)]
+
+    def to_use(self) -> AccountUse:
+        return AccountUse(self.kind, self.value, self.signer)
+
+
 class OrderCreate(CommandData):
     """`order.create`: an app order, prepaid; the station checks and authorizes it."""
 
@@ -131,6 +144,7 @@ class OrderCreate(CommandData):
     price: Price
     preset: PresetData
     paid: Money
+    account: AccountData | None = None
 
 
 class OrderCancel(CommandData):

@@ -28,10 +28,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.accounts import AccountUse
 from domain.errors import StationError
 from domain.model import PAYMENT_METHODS, Preset, rfc3339
 from edge.api.auditing import AuditChanges, Auditor
 from edge.api.auth import Permission, Session, may
+from edge.api.books import register as register_books
 from edge.api.hosts import HostPolicy
 from edge.api.limits import (
     NumberPath,
@@ -98,8 +100,17 @@ class PresetBody(Strict):
         return Preset("volume", Decimal(self.volume))
 
 
+class AccountBody(Strict):
+    """A sale on a credit account (挂账): the card or plate, and who signs (docs/books.md)."""
+
+    kind: Literal["card", "plate"]
+    value: str = Field(min_length=1, max_length=32)
+    signer: str = Field(min_length=1, max_length=64)
+
+
 class AuthorizeRequest(Strict):
     preset: PresetBody | None = None
+    account: AccountBody | None = None
 
 
 class PaymentRequest(Strict):
@@ -229,7 +240,10 @@ def create_app(station: "Station") -> FastAPI:
                         session: Annotated[Session, require(Permission.AUTHORIZE)]
                         ) -> dict[str, Any]:
         preset = body.preset.to_preset() if body.preset else None
-        auth = await station.forecourt.authorize(number, preset, user=session.user)
+        account = (AccountUse(body.account.kind, body.account.value, body.account.signer)
+                   if body.account else None)
+        auth = await station.forecourt.authorize(number, preset, user=session.user,
+                                                 account=account)
         return {"authorization_id": auth.id, "nozzle": number, "state": auth.state}
 
     @app.post("/api/v1/pumps/{number}/stop", status_code=202)
@@ -352,6 +366,7 @@ def create_app(station: "Station") -> FastAPI:
 
     register_operations(app, station, require, ApiError, desk=desk)
     register_pumps(app, station, require, ApiError)
+    register_books(app, station, require, ApiError)
 
     async def current_session(token: str) -> Session | None:
         await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))

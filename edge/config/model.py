@@ -18,6 +18,7 @@ from domain.equipment import LineConfig, NozzleConfig, PumpConfig
 from domain.fuelling import Decimals
 
 if TYPE_CHECKING:  # the device sections live in their own modules, which import this one
+    from .books import BooksConfig
     from .printer import Printer
     from .tanks import TankSettings
     from .voice import VoiceConfig
@@ -80,6 +81,8 @@ class Grade:
     name: str
     price: Decimal  # per litre, until a price schedule changes it
     where: str = field(default="", compare=False, repr=False)  # its place in the file
+    # A change of more than this (percent, either way) needs a second confirmation and a reason.
+    price_band_percent: Decimal = Decimal(15)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class StationConfig:
     printer: Printer | None = None  # [printer]: receipts
     voice: VoiceConfig | None = None  # [voice]: announcements
     tanks: TankSettings | None = None  # [[gauges]], [[tanks]], [wetstock]: wetstock
+    books: BooksConfig | None = None  # [books]: deliveries, month close (defaults when absent)
 
     # Lookups scan short tuples (a station has tens of nozzles), which keeps the object plain data.
 

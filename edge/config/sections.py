@@ -26,6 +26,7 @@ from domain.config_values import broker_url, listen_address, time_zone
 from domain.equipment import MAX_DECIMALS, Driver
 from drivers import registry
 
+from .books import check_books, read_books
 from .checks import Name, Parts, run_checks
 from .model import (
     Api,
@@ -94,6 +95,7 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
     voice_table = root.table("voice")
     voice = read_voice(voice_table, ctx) if voice_table else None
     tanks = read_tanks(root, ctx)
+    books = read_books(root.table_or_empty("books"), ctx)
     root.done()
 
     parts = Parts(
@@ -109,6 +111,9 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
         check_printer(printer, storage.path, ctx.findings)
     if tanks is not None:
         check_tanks(tanks, grade_codes=[str(n.value) for n in parts.grade_codes], pumps=pumps,
+                    findings=ctx.findings)
+    if books is not None:
+        check_books(books, grade_codes=[str(n.value) for n in parts.grade_codes],
                     findings=ctx.findings)
     if ctx.findings.errors:
         return None
@@ -127,6 +132,7 @@ def read_document(data: Mapping[str, object], ctx: Context) -> StationConfig | N
         printer=printer,
         voice=voice,
         tanks=tanks if tanks and tanks.tanks else None,
+        books=books,
     )
 
 
@@ -247,10 +253,12 @@ def _grade(t: Table) -> Grade | None:
     code = t.text("code", pattern=_GRADE_CODE, rule='letters, digits and "-", 1 to 16')
     name = t.text("name")
     price = t.price("price")
+    band = t.decimal("price_band_percent", Grade.price_band_percent, low=Decimal("0.1"),
+                     high=Decimal(100))
     t.done()
-    if code is None or name is None or price is None:
+    if code is None or name is None or price is None or band is None:
         return None
-    return Grade(code=code, name=name, price=price, where=t.where)
+    return Grade(code=code, name=name, price=price, where=t.where, price_band_percent=band)
 
 
 def _line(t: Table) -> Line | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from domain.ids import IdMaker
 from domain.model import Event, Sale, TotalsReading, rfc3339
-from edge.store import events, ledger
+from edge.store import books, events, ledger
 from edge.store.codec import dec_text, dump_json, load_json, text_dec, text_time, time_text
 from edge.store.errors import StoreError
 
@@ -193,9 +193,12 @@ def close(
         start_seq=shift.start_seq, totals_mark=shift.totals_mark, closed_at=now,
         closed_by=closed_by, end_seq=end_seq, report=None,
     )  # fmt: skip
+    opening = opening_totals(conn, shift)
+    closing_by_nozzle = {r.nozzle: r for r in closing}
     report = build_report(
-        closed, opening_totals(conn, shift), {r.nozzle: r for r in closing},
-        shift_sales(conn, closed), grades, zone=zone,
+        closed, opening, closing_by_nozzle, shift_sales(conn, closed), grades, zone=zone,
+        extras=books.shift_books(conn, after=shift.start_seq, upto=end_seq, opening=opening,
+                                 closing=closing_by_nozzle, zone=zone),
     )  # fmt: skip
     _store_totals(conn, shift.id, "close", closing)
     conn.execute(
@@ -231,8 +234,11 @@ def _time(value: datetime | None, zone: tzinfo | None) -> str | None:
 
 def _nozzle_line(
     nozzle: int, grade: str | None, opened: TotalsReading | None, closed: TotalsReading | None,
-    sales: Sequence[Sale], zone: tzinfo | None,
+    sales: Sequence[Sale], zone: tzinfo | None, unsold: Sequence[Decimal] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    # unsold: (non-sale litres, their yuan, totalizer jump litres, its yuan) of the nozzle
+    # (edge/store/books.py): the totals moved by them without a sale.
+    nonsale_v, nonsale_a, jump_v, jump_a = unsold or (Decimal(0),) * 4
     sold_volume = sum((s.volume for s in sales), Decimal(0))
     sold_amount = sum((s.amount for s in sales), Decimal(0))
     delta: dict[str, str] | None = None
@@ -241,9 +247,12 @@ def _nozzle_line(
         delta_volume = closed.volume_total - opened.volume_total
         delta_amount = closed.amount_total - opened.amount_total
         delta = {"volume": _num(delta_volume), "amount": _num(delta_amount)}
-        difference = {"volume": _num(delta_volume - sold_volume),
-                      "amount": _num(delta_amount - sold_amount)}  # fmt: skip
-        mismatch = delta_volume != sold_volume or delta_amount != sold_amount
+        # What the totals counted and no sale explains: non-sale fills and corrected jumps
+        # are accounted for, never a shortage.
+        volume_left = delta_volume - sold_volume - nonsale_v - jump_v
+        amount_left = delta_amount - sold_amount - nonsale_a - jump_a
+        difference = {"volume": _num(volume_left), "amount": _num(amount_left)}  # fmt: skip
+        mismatch = volume_left != 0 or amount_left != 0
     else:
         # Sales that no totalizer reading can vouch for are flagged too: unchecked is not fine.
         mismatch = bool(sales)
@@ -255,13 +264,15 @@ def _nozzle_line(
         "open": _reading(opened, zone), "close": _reading(closed, zone), "delta": delta,
         "sales": {"count": len(sales), "volume": _num(sold_volume), "amount": _num(sold_amount)},
         "difference": difference, "mismatch": mismatch,
+        "nonsale": {"volume": _num(nonsale_v), "amount": _num(nonsale_a)},
+        "correction": {"volume": _num(jump_v), "amount": _num(jump_a)},
     }  # fmt: skip
 
 
 def build_report(
     shift: Shift, opening: Mapping[int, TotalsReading], closing: Mapping[int, TotalsReading],
     sales: Sequence[Sale], grades: Mapping[int, str], *, zone: tzinfo | None,
-    as_of: datetime | None = None,
+    as_of: datetime | None = None, extras: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The shift report as the API, the printer and the `shift.closed` event show it.
 
@@ -276,8 +287,9 @@ def build_report(
     for nozzle in nozzles:
         own = by_nozzle.get(nozzle, [])
         grade = grades.get(nozzle) or (own[0].grade if own else None)
+        unsold = extras["by_nozzle"].get(nozzle) if extras is not None else None
         lines.append(_nozzle_line(nozzle, grade, opening.get(nozzle), closing.get(nozzle), own,
-                                  zone))  # fmt: skip
+                                  zone, unsold))  # fmt: skip
 
     per_grade: dict[str, list[Decimal]] = {}
     per_method: dict[str, list[Decimal]] = {}
@@ -317,6 +329,11 @@ def build_report(
                    "paid": _num(total_paid), "due": _num(total_amount - total_paid)},
         "counts": {"sales": len(sales), "paid": len(sales) - len(unpaid), "unpaid": len(unpaid),
                    "mismatches": sum(1 for line in lines if line["mismatch"])},
+        # The books (docs/books.md): fuel that was no sale, corrected totalizer jumps, and each
+        # nozzle's litres per price period.
+        "nonsale": list(extras["nonsale"]) if extras is not None else [],
+        "corrections": list(extras["corrections"]) if extras is not None else [],
+        "price_periods": list(extras.get("price_periods", [])) if extras is not None else [],
     }  # fmt: skip
 
 
@@ -328,5 +345,8 @@ def running_report(
     if shift.report is not None:
         return shift.report
     closing = {r.nozzle: r for r in latest_totals(conn)}
-    return build_report(shift, opening_totals(conn, shift), closing, shift_sales(conn, shift),
-                        grades, zone=zone, as_of=now)  # fmt: skip
+    opening = opening_totals(conn, shift)
+    extras = books.shift_books(conn, after=shift.start_seq, upto=None, opening=opening,
+                               closing=closing, zone=zone)
+    return build_report(shift, opening, closing, shift_sales(conn, shift),
+                        grades, zone=zone, as_of=now, extras=extras)  # fmt: skip
