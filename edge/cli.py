@@ -200,7 +200,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(data=Path(args.data), port=args.port, broker=args.broker,
-                             pumps=args.pumps, seed=args.seed, traffic=not args.no_traffic))
+                             pumps=args.pumps, seed=args.seed, traffic=not args.no_traffic,
+                             protocols=args.protocols))
     return EXIT_OK
 
 
@@ -225,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "and voice files (default: ./demo-data)")
     demo.add_argument("--port", type=int, default=8080, help="console port (default 8080)")
     demo.add_argument("--broker", default=None, help="MQTT broker URL (default: offline)")
-    demo.add_argument("--pumps", type=int, default=4, help="simulated dispensers (1-32)")
+    demo.add_argument("--pumps", type=int, default=4, help="pumps on the DART line (1-32; "
+                      "firmware rev211, legacy, milli, bare in turn)")
+    demo.add_argument("--protocols", type=lambda text: text.split(","),
+                      default=["dart", "ifsf", "gilbarco"], metavar="LIST",
+                      help="the lines to run (default dart,ifsf,gilbarco)")
     demo.add_argument("--seed", type=int, default=None, help="seed for the customer traffic")
     demo.add_argument("--no-traffic", action="store_true", help="no simulated customers")
     demo.add_argument("--log-level", default="INFO")

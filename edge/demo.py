@@ -1,11 +1,15 @@
 """``forecourt demo``: a complete simulated station in one command.
 
-The pump simulator serves a simulated RS-485 line on a loopback TCP port, the real daemon drives
-it over DART exactly as it would drive a serial-to-Ethernet converter, and simulated customers
-lift nozzles. On the attendant pumps a simulated attendant authorizes each waiting customer with a
+Each line of the demo's forecourt (``edge.demo_layout``: a DART line of mixed firmware, an IFSF
+LAN with a TQC board and a DIT dispenser, a Gilbarco line) is served by its protocol's
+simulator from ``simulator.registry`` on loopback, and the real daemon drives them exactly as
+it would drive real dispensers. Simulated customers lift nozzles on every pump, whatever its
+protocol; on the attendant pumps a simulated attendant authorizes each waiting customer with a
 preset, as a person at the console would; the auto pumps authorize themselves on nozzle lift.
-The database persists in the data folder between runs, and the simulated pumps start from the
-totals it last recorded, as real dispensers keep their totalizers.
+With ``--broker`` the demo cloud acks the station's events and sends app orders for any nozzle.
+A simulated gauge console reports tanks that fall as the pumps dispense. The database persists
+in the data folder between runs, and the simulated pumps start from the totals it last
+recorded, as real dispensers keep their totalizers.
 """
 
 from __future__ import annotations
@@ -15,96 +19,42 @@ import contextlib
 import logging
 import random
 import sys
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
+from domain.equipment import NozzleConfig
 from domain.errors import StationError
 from domain.model import Preset, Role
 from domain.states import FuellingPoint
 from edge.config import load_config
+from edge.demo_layout import PROTOCOLS, DemoLine, demo_config, layout, sim_pumps
 from edge.station import Station
 from edge.store import Store
 from simulator.cloud import CloudPeer
-from simulator.control import Simulator, run_simulator
 from simulator.gauge import (
+    GaugeSimulator,
     demo_tank_settings,
-    demo_tanks_toml,
     pump_nozzle_tanks,
     run_gauge_simulator,
 )
-from simulator.pump import SimulatedPump
 from simulator.records import SimulationError
+from simulator.registry import SimulatedLine, simulation
 from simulator.traffic import CustomerTraffic, TrafficSettings
 from sync.keys import generate, load_private_key
+
+__all__ = ["DEMO_USERS", "Demo", "DemoCloud", "run_demo"]
 
 log = logging.getLogger(__name__)
 
 DEMO_USERS = (("attendant", Role.ATTENDANT, "1111"), ("cashier", Role.CASHIER, "2222"),
               ("manager", Role.MANAGER, "3333"), ("finance", Role.FINANCE, "4444"),
               ("admin", Role.ADMIN, "9999"))
-GRADES = (("92", "92号汽油", "7.50", 92), ("95", "95号汽油", "8.02", 95),
-          ("0", "0号柴油", "7.16", 1))
-FIRST_ADDRESS = 0x50
-
-
-def _nozzle_grades(pump: int) -> list[tuple[str, int]]:
-    """Every pump sells 92; even pumps add 95, odd pumps diesel (grade code, DC7 number)."""
-    second = GRADES[1] if pump % 2 == 0 else GRADES[2]
-    return [(GRADES[0][0], GRADES[0][3]), (second[0], second[3])]
-
-
-def demo_config(data: Path, line_url: str, port: int, pumps: int,
-                broker: str | None = None, public_key: Path | None = None,
-                gauge_url: str | None = None) -> str:
-    parts = [
-        '# Written by `forecourt demo` at every start; edit config/station.example.toml instead.',
-        '[station]\nid = "XJ-DEMO-0001"\nname = "乌鲁木齐演示加油站"\ntimezone = "Asia/Shanghai"',
-        f'[storage]\npath = "{(data / "station.db").resolve()}"',
-        f'[api]\nlisten = "127.0.0.1:{port}"',
-    ]
-    for code, name, price, _ in GRADES:
-        parts.append(f'[[grades]]\ncode = "{code}"\nname = "{name}"\nprice = "{price}"')
-    parts.append(f'[[lines]]\nid = "line1"\nport = "{line_url}"\nprotocol = "dart"\n'
-                 'baudrate = 9600\nparity = "O"')
-    root = data.resolve()
-    parts.append(f'[printer]\nkind = "file"\naddress = "{root / "receipts.bin"}"\n'
-                 f'preview_dir = "{root / "receipts"}"\n'
-                 'invoice_url = "https://fapiao.example.com/i/{sale_id}"')
-    parts.append(f'[voice]\noutput = "files"\nfolder = "{root / "voice"}"')
-    if broker is not None:
-        parts.append(f'[sync]\nbroker = "{broker}"\ncloud_public_key = "{public_key}"')
-    if gauge_url is not None:
-        parts.append(demo_tanks_toml(gauge_url))
-    nozzle = 1
-    for number in range(1, pumps + 1):
-        mode = "attendant" if number <= (pumps + 1) // 2 else "auto"
-        parts.append(f'[[pumps]]\nnumber = {number}\nline = "line1"\n'
-                     f'address = {FIRST_ADDRESS + number - 1:#x}\nauthorize = "{mode}"')
-        for logical, (code, _) in enumerate(_nozzle_grades(number), start=1):
-            parts.append(f'[[pumps.nozzles]]\nnumber = {nozzle}\nlogical = {logical}\n'
-                         f'grade = "{code}"')
-            nozzle += 1
-    return "\n\n".join(parts) + "\n"
-
-
-def _simulated_pumps(db: Path, pumps: int) -> list[SimulatedPump]:
-    result = []
-    with Store.open(db) as store:
-        nozzle = 1
-        for number in range(1, pumps + 1):
-            grades = _nozzle_grades(number)
-            totals: dict[int, tuple[int, int]] = {}
-            for logical in range(1, len(grades) + 1):
-                last = store.last_totals(number, nozzle)
-                if last is not None:
-                    totals[logical] = (int(last.volume_total * 100), int(last.amount_total * 100))
-                nozzle += 1
-            result.append(SimulatedPump(
-                FIRST_ADDRESS + number - 1,
-                {logical: dc7 for logical, (_, dc7) in enumerate(grades, start=1)},
-                flow_lpm=Decimal("45"), totals=totals))
-    return result
+FLOW = Decimal("45")  # litres a minute at every simulated nozzle
 
 
 def _ensure_users(db: Path) -> None:
@@ -112,6 +62,14 @@ def _ensure_users(db: Path) -> None:
         for name, role, pin in DEMO_USERS:
             if store.get_user(name) is None:
                 store.upsert_user(name, role=role, pin=pin)
+
+
+def _demo_keys(folder: Path) -> tuple[Path, Path]:
+    """The demo cloud's signing key pair, made once and kept with the demo's data."""
+    private, public = folder / "cloud.key", folder / "cloud.pub"
+    if not private.exists():
+        private, public = generate(folder)
+    return private, public
 
 
 async def _attendant(station: Station, rng: random.Random) -> None:
@@ -133,115 +91,215 @@ async def _attendant(station: Station, rng: random.Random) -> None:
                 log.info("demo attendant could not authorize nozzle %d: %s", nozzle, exc.message)
 
 
-def _demo_keys(folder: Path) -> tuple[Path, Path]:
-    """The demo cloud's signing key pair, made once and kept with the demo's data."""
-    private, public = folder / "cloud.key", folder / "cloud.pub"
-    if not private.exists():
-        private, public = generate(folder)
-    return private, public
+class DemoCloud:
+    """The cloud side of the demo: acks every event and sends app orders, for any nozzle of
+    any protocol; the driver who ordered then fills up at the pump."""
 
+    def __init__(self, station: Station, lines: Mapping[int, SimulatedLine], cloud: CloudPeer,
+                 rng: random.Random) -> None:
+        self.station = station
+        self.lines = lines  # station pump number -> its simulated line
+        self.cloud = cloud
+        self.rng = rng
+        self._number = 0
 
-async def _app_orders(station: Station, sim: Simulator, broker: str, private_key: Path,
-                      rng: random.Random, traffic: bool) -> None:
-    """The cloud side of the demo: acks every event and, with traffic, sends app orders."""
-    sid = station.config.station.id
-    async with CloudPeer(broker, sid, private_key=load_private_key(private_key),
-                         client_id=f"demo-cloud-{sid}") as cloud:
-        number = 0
+    def _nozzle(self, number: int) -> tuple[int, NozzleConfig]:
+        for pump in self.station.config.pumps:
+            for nozzle in pump.nozzles:
+                if nozzle.number == number:
+                    return pump.number, nozzle
+        raise KeyError(f"no nozzle {number}")
+
+    async def order(self, nozzle: int, amount: Decimal) -> tuple[str, dict[str, Any]]:
+        """An app order, prepaid, for ``nozzle``: its order id and the station's reply."""
+        _, config = self._nozzle(nozzle)
+        price = self.station.forecourt.prices.prices[config.grade]
+        self._number += 1
+        order_id = f"APP-{datetime.now(UTC):%H%M%S}-{self._number}"
+        expires = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+        reply = await self.cloud.command("order.create", {
+            "order_id": order_id, "nozzle": nozzle, "grade": config.grade,
+            "price": str(price), "preset": {"amount": f"{amount:.2f}"},
+            "paid": f"{amount:.2f}", "expires_at": expires})
+        return order_id, reply
+
+    async def fill(self, nozzle: int) -> None:
+        """The driver lifts the nozzle, fills until the pump stops, hangs up."""
+        pump, config = self._nozzle(nozzle)
+        line = self.lines[pump]
+        try:
+            line.lift(pump, config.logical)
+        except SimulationError:
+            return  # someone else is at that pump; the order will expire
+        started = False
+        for _ in range(1200):  # ten minutes at most
+            flowing = line.dispensing(pump) is not None
+            if started and not flowing:
+                break
+            started |= flowing
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(self.rng.uniform(2.0, 5.0))
+        with contextlib.suppress(SimulationError):
+            line.hang(pump, config.logical)
+
+    async def run(self, traffic: bool) -> None:
+        """With traffic, an app order every 30 to 60 s on an idle pump."""
         while True:
-            await asyncio.sleep(rng.uniform(30.0, 60.0))
+            await asyncio.sleep(self.rng.uniform(30.0, 60.0))
             if not traffic:
                 continue
-            idle = [p for p in station.forecourt.pumps.values()
+            idle = [p for p in self.station.forecourt.pumps.values()
                     if p.state is FuellingPoint.IDLE and p.nozzle_out is None]
             if not idle:
                 continue
-            pump = rng.choice(idle)
-            nozzle = rng.choice(pump.settings.nozzles)
-            price = station.forecourt.prices.prices[nozzle.grade]
-            amount = Decimal(rng.choice((100, 150, 200)))
-            number += 1
-            order_id = f"APP-{datetime.now(UTC):%H%M%S}-{number}"
-            expires = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
-            reply = await cloud.command("order.create", {
-                "order_id": order_id, "nozzle": nozzle.number, "grade": nozzle.grade,
-                "price": f"{price:.2f}", "preset": {"amount": f"{amount:.2f}"},
-                "paid": f"{amount:.2f}", "expires_at": expires})
+            nozzle = self.rng.choice(self.rng.choice(idle).settings.nozzles).number
+            order_id, reply = await self.order(nozzle, Decimal(self.rng.choice((100, 150, 200))))
             if not reply["data"]["ok"]:
                 log.info("demo app order %s refused: %s", order_id, reply["data"]["error"])
                 continue
-            log.info("demo app order %s authorized on nozzle %d", order_id, nozzle.number)
-            await asyncio.sleep(rng.uniform(3.0, 10.0))  # the driver walks to the pump
-            try:
-                sim.lift(pump.settings.settings.address, nozzle.logical)
-            except SimulationError:
-                continue  # someone else is at that pump; the order will expire
-            await _wait_filled(sim, pump.settings.settings.address)
-            await asyncio.sleep(rng.uniform(2.0, 5.0))
-            with contextlib.suppress(SimulationError):
-                sim.hang(pump.settings.settings.address, nozzle.logical)
+            log.info("demo app order %s authorized on nozzle %d", order_id, nozzle)
+            await asyncio.sleep(self.rng.uniform(3.0, 10.0))  # the driver walks to the pump
+            await self.fill(nozzle)
 
 
-async def _wait_filled(sim: Simulator, address: int) -> None:
-    before = len(sim.pump(address).fills)
-    for _ in range(600):
-        sim.tick()
-        if len(sim.pump(address).fills) > before or \
-                sim.pump(address).status.name == "MAX_REACHED":
-            return
-        await asyncio.sleep(0.5)
+class Demo:
+    """The demo station, running while the block runs: ``async with Demo(...) as demo``.
 
+    ``demo.lines`` holds the simulated lines by station pump number, ``demo.station`` the
+    daemon, ``demo.cloud`` the demo cloud (with a broker). Leaving the block stops everything.
+    """
 
-def _banner(station: Station, sim: Simulator, config_path: Path) -> None:
-    users = ", ".join(f"{name}/{pin} ({role.value})" for name, role, pin in DEMO_USERS)
-    print(f"""
+    def __init__(self, *, data: Path, port: int, broker: str | None = None,
+                 dart_pumps: int = 4, protocols: Sequence[str] = PROTOCOLS,
+                 seed: int | None = None, traffic: bool = True,
+                 install_signals: bool = True) -> None:
+        self.layout: list[DemoLine] = layout(dart_pumps=dart_pumps, protocols=protocols)
+        self.data = data
+        self.port = port
+        self.broker = broker
+        self.seed = seed
+        self.traffic = traffic
+        self.install_signals = install_signals
+        self.rng = random.Random(seed)
+        self.simulated: list[SimulatedLine] = []
+        self.lines: dict[int, SimulatedLine] = {}
+        self.cloud: DemoCloud | None = None
+        self.gauges: GaugeSimulator | None = None
+        self.config_path = data / "station.toml"
+        self._stack = AsyncExitStack()
+        self._station: Station | None = None
+        self._run: asyncio.Task[None] | None = None
+        self._helpers: list[asyncio.Task[None]] = []
+
+    @property
+    def station(self) -> Station:
+        assert self._station is not None, "the demo is not running"
+        return self._station
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(self.data.mkdir, parents=True, exist_ok=True)
+        db = self.data / "station.db"
+        private_key = public_key = None
+        if self.broker is not None:
+            private_key, public_key = await asyncio.to_thread(_demo_keys, self.data / "keys")
+        stack = self._stack
+        served = []
+        for line in self.layout:
+            pumps = await asyncio.to_thread(sim_pumps, line, db)
+            simulated = await stack.enter_async_context(simulation(line.protocol).run(
+                pumps, options=line.options, flow_lpm=FLOW, seed=self.seed, control_port=0))
+            served.append((line, simulated))
+            self.simulated.append(simulated)
+            self.lines.update({pump: simulated for pump in simulated.pumps})
+        gauges = self.gauges = await stack.enter_async_context(
+            run_gauge_simulator(demo_tank_settings()))
+        self.config_path.write_text(demo_config(
+            self.data, self.port, served, broker=self.broker, public_key=public_key,
+            gauge_url=gauges.url("console")), "utf-8")
+        config = load_config(self.config_path)
+        if config.tanks is not None:
+            # The tanks fall as the simulated pumps dispense, whatever their protocol.
+            gauges.follow(self.simulated, pump_nozzle_tanks(config.tanks, config.pumps))
+        await asyncio.to_thread(_ensure_users, db)
+        station = self._station = Station(config)
+        group = await stack.enter_async_context(asyncio.TaskGroup())
+        self._run = group.create_task(station.run(install_signals=self.install_signals),
+                                      name="station")
+        started = group.create_task(station.started.wait(), name="station-started")
+        await asyncio.wait({self._run, started}, return_when=asyncio.FIRST_COMPLETED)
+        if self._run.done():
+            started.cancel()
+            self._run.result()
+            raise RuntimeError("the demo station stopped as it started")
+        if self.broker is not None and private_key is not None:
+            sid = config.station.id
+            peer = await stack.enter_async_context(CloudPeer(
+                self.broker, sid, private_key=load_private_key(private_key),
+                client_id=f"demo-cloud-{sid}"))
+            self.cloud = DemoCloud(station, self.lines, peer, self.rng)
+            self._helpers.append(group.create_task(self.cloud.run(self.traffic),
+                                                   name="demo-cloud"))
+        if self.traffic:
+            customers = CustomerTraffic(self.simulated, seed=self.seed, settings=TrafficSettings(
+                mean_interval=25.0, patience=60.0))
+            self._helpers.append(group.create_task(customers.run(), name="customers"))
+            self._helpers.append(group.create_task(_attendant(station, self.rng),
+                                                   name="attendant"))
+
+    async def wait(self) -> None:
+        """Until the station stops (Ctrl-C, SIGTERM)."""
+        assert self._run is not None
+        await asyncio.shield(self._run)
+
+    async def _stop(self) -> None:
+        if self._station is not None:
+            self._station.request_stop()
+        if self._run is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._run)
+        for task in self._helpers:
+            task.cancel()
+        await self._stack.aclose()
+
+    def banner(self) -> str:
+        users = ", ".join(f"{name}/{pin} ({role.value})" for name, role, pin in DEMO_USERS)
+        station = self.station
+        simulators = "\n".join(
+            f"    {line.summary()}\n      control API: {line.control_url}"
+            for line in self.simulated)
+        return f"""
   forecourt demo station {station.config.station.id} is running
     console:          http://127.0.0.1:{station.port}/
     demo users:       {users}
     health:           http://127.0.0.1:{station.port}/api/v1/health
-    pump simulator:   {sim.url} (control API: {sim.control_url})
     tanks:            http://127.0.0.1:{station.port}/api/v1/tanks (a simulated gauge console)
-    config and data:  {config_path.parent} (receipts in receipts/, announcements in voice/)
+    config and data:  {self.config_path.parent} (receipts in receipts/, announcements in voice/)
+  pump simulators:
+{simulators}
   Ctrl-C stops it.
-""", file=sys.stderr, flush=True)
+"""
 
 
 async def run_demo(*, data: Path, port: int, broker: str | None, pumps: int,
-                   seed: int | None, traffic: bool) -> None:
-    if not 1 <= pumps <= 32:
-        raise SystemExit("forecourt demo: --pumps must be 1..32")
-    await asyncio.to_thread(data.mkdir, parents=True, exist_ok=True)
-    db = data / "station.db"
-    rng = random.Random(seed)
-    private_key = public_key = None
-    if broker is not None:
-        private_key, public_key = await asyncio.to_thread(_demo_keys, data / "keys")
-    async with run_simulator(_simulated_pumps(db, pumps), control_port=0, seed=seed) as sim, \
-            run_gauge_simulator(demo_tank_settings()) as gauges:
-        assert sim.url is not None
-        config_path = data / "station.toml"
-        config_path.write_text(demo_config(data, sim.url, port, pumps, broker, public_key,
-                                           gauges.url("console")), "utf-8")
-        config = load_config(config_path)
-        if config.tanks is not None:
-            # The tanks fall as the simulated pumps dispense.
-            gauges.follow(sim, pump_nozzle_tanks(config.tanks, config.pumps))
-        _ensure_users(db)
-        station = Station(config)
-        async with asyncio.TaskGroup() as tasks:
-            run = tasks.create_task(station.run(), name="station")
-            await station.started.wait()
-            _banner(station, sim, config_path)
-            helpers = []
-            if broker is not None and private_key is not None:
-                helpers.append(tasks.create_task(
-                    _app_orders(station, sim, broker, private_key, rng, traffic),
-                    name="cloud"))
-            if traffic:
-                customers = CustomerTraffic(sim, seed=seed, settings=TrafficSettings(
-                    mean_interval=25.0, patience=60.0))
-                helpers.append(tasks.create_task(customers.run(), name="customers"))
-                helpers.append(tasks.create_task(_attendant(station, rng), name="attendant"))
-            await run
-            for helper in helpers:
-                helper.cancel()
+                   seed: int | None, traffic: bool,
+                   protocols: Sequence[str] = PROTOCOLS) -> None:
+    try:
+        demo = Demo(data=data, port=port, broker=broker, dart_pumps=pumps, protocols=protocols,
+                    seed=seed, traffic=traffic)
+    except ValueError as error:
+        raise SystemExit(f"forecourt demo: {error}") from None
+    async with demo:
+        print(demo.banner(), file=sys.stderr, flush=True)
+        await demo.wait()

@@ -21,10 +21,11 @@ from decimal import Decimal, InvalidOperation
 
 from simulator.control import make_pumps, pumps_from_config, run_simulator
 from simulator.firmware import PROFILES, QUIRKS, FirmwarePlan
+from simulator.lines.dart import DartLine
 from simulator.pump import SimulatedPump
 from simulator.traffic import CustomerTraffic, TrafficSettings
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "protocol_of", "run_dart"]
 
 DEFAULT_LISTEN = "127.0.0.1:4001"
 
@@ -53,6 +54,8 @@ def _epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simulator.registry import names
+
     parser = argparse.ArgumentParser(
         prog="forecourt simulate",
         description="Simulated Wayne DART pumps on one line, over TCP or a pty.",
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--protocol",
-        choices=("dart", "gilbarco", "ifsf"),
+        choices=names(),
         default="dart",
         help="the pumps' protocol (dart); --protocol gilbarco --help lists Gilbarco's options, "
         "--protocol ifsf --help IFSF's",
@@ -182,7 +185,7 @@ async def _serve(args: argparse.Namespace, pumps: Sequence[SimulatedPump]) -> No
                 customers: asyncio.Task[None] | None = None
                 if args.traffic:
                     settings = TrafficSettings(mean_interval=args.traffic_interval)
-                    traffic = CustomerTraffic(sim, seed=args.seed, settings=settings)
+                    traffic = CustomerTraffic(DartLine.wrap(sim), seed=args.seed, settings=settings)
                     customers = group.create_task(traffic.run(), name="customer-traffic")
                 await stop.wait()
                 if customers is not None:
@@ -192,20 +195,32 @@ async def _serve(args: argparse.Namespace, pumps: Sequence[SimulatedPump]) -> No
             loop.remove_signal_handler(signum)
 
 
+def protocol_of(argv: Sequence[str]) -> str:
+    """The ``--protocol`` asked for (``dart`` when none)."""
+    for i, arg in enumerate(argv):
+        if arg == "--protocol" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--protocol="):
+            return arg.partition("=")[2]
+    return "dart"
+
+
 def main(argv: list[str]) -> int:
-    """Run `forecourt simulate` with `argv` (the arguments after `simulate`); exit status."""
-    from simulator.gilbarco.cli import wants_gilbarco
+    """Run `forecourt simulate` with `argv` (the arguments after `simulate`): the simulator of
+    the protocol asked for, from the registry; the exit status."""
+    from simulator.registry import SIMULATIONS
 
-    if wants_gilbarco(argv):
-        from simulator.gilbarco.cli import main as gilbarco_main
+    name = protocol_of(argv)
+    if name not in SIMULATIONS:
+        known = ", ".join(SIMULATIONS)
+        print(f"forecourt simulate: no simulator for protocol {name!r} (known: {known})",
+              file=sys.stderr)
+        return 2
+    return SIMULATIONS[name].main(argv)
 
-        return gilbarco_main(argv)
-    from simulator.ifsf.cli import wants_ifsf
 
-    if wants_ifsf(argv):
-        from simulator.ifsf.cli import main as ifsf_main
-
-        return ifsf_main(argv)
+def run_dart(argv: list[str]) -> int:
+    """`forecourt simulate [--protocol dart] ...`: the DART simulator; the exit status."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -3,10 +3,11 @@
 `GaugeSimulator` holds one `SimulatedTank` per configured tank and serves each gauge of the
 settings as a Modbus device (one server per gauge connection, devices by their `device_id`),
 encoding level, water, temperature and volume exactly as the configuration says the real gauge
-does. Levels fall as a followed pump `Simulator` dispenses (its nozzle totalizers, read at every
-gauge request), rise when a delivery is played and sink slowly with a leak.
+does. Levels fall as the pumps of followed simulated lines dispense, whatever their protocol
+(their nozzle meters, read at every gauge request: `simulator.registry`), rise when a delivery
+is played and sink slowly with a leak.
 
-    async with run_gauge_simulator(settings, follow=sim, nozzles=nozzles) as gauges:
+    async with run_gauge_simulator(settings, follow=lines, nozzles=nozzles) as gauges:
         url = gauges.url("console")        # modbus-tcp://127.0.0.1:PORT
         gauges.deliver(1, Decimal(12000), minutes=20)
 
@@ -35,8 +36,7 @@ from drivers.gauges import Quantity, RegisterKind, StrappingTable, Transport
 from edge.config.model import Pump
 from edge.config.sections import Context
 from edge.config.tanks import Gauge, TankSettings, read_tanks, tank_nozzles
-from simulator.control import Simulator
-from simulator.metering import raw_to_decimal
+from simulator.lines.base import SimulatedLine
 
 __all__ = [
     "GaugeSimulator",
@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 TANK_HEIGHT_MM = Decimal(2600)  # a 30 m3 underground tank is about 2.6 m across
-_TOTAL_MODULO = 10**10  # DART totalizers are 5 BCD bytes and roll over
 _HOUR = Decimal(3600)
 
 
@@ -161,16 +160,20 @@ class GaugeSimulator:
         for gauge in settings.gauges:
             endpoints.setdefault(gauge.url.endpoint, []).append(gauge)
         self._endpoints = {key: _Endpoint(gauges) for key, gauges in endpoints.items()}
-        self._followed: tuple[Simulator, dict[tuple[int, int], int]] | None = None
+        self._followed: tuple[dict[int, SimulatedLine], dict[tuple[int, int], int]] | None = None
         self._totals: dict[tuple[int, int], Decimal] = {}
         self.requests = 0
 
     # -- the tanks --------------------------------------------------------------------------
 
-    def follow(self, pumps: Simulator, nozzles: Mapping[tuple[int, int], int]) -> None:
-        """Draw from the tanks what `pumps` dispense: `nozzles` maps (pump address, logical
-        nozzle) to a tank number (see `pump_nozzle_tanks`)."""
-        self._followed = (pumps, dict(nozzles))
+    def follow(self, lines: SimulatedLine | Sequence[SimulatedLine],
+               nozzles: Mapping[tuple[int, int], int]) -> None:
+        """Draw from the tanks what the pumps of ``lines`` dispense (simulated lines of any
+        protocol, ``simulator.registry``): ``nozzles`` maps (station pump number, logical
+        nozzle) to a tank number (see ``pump_nozzle_tanks``)."""
+        followed = [lines] if not isinstance(lines, Sequence) else list(lines)
+        self._followed = ({pump: line for line in followed for pump in line.pumps},
+                          dict(nozzles))
         self._totals = {}
         self.update()
 
@@ -181,22 +184,19 @@ class GaugeSimulator:
             tank.advance(now)
         if self._followed is None:
             return
-        pumps, nozzles = self._followed
-        pumps.tick()
-        for (address, logical), number in nozzles.items():
-            if address not in pumps.pumps:
-                continue  # a pump of the station that this simulator does not run
-            pump = pumps.pumps[address]
-            raw, _ = pump.totals(logical)
-            litres = raw_to_decimal(raw, pump.decimals.volume)
-            last = self._totals.get((address, logical))
-            self._totals[(address, logical)] = litres
+        lines, nozzles = self._followed
+        for (pump, logical), number in nozzles.items():
+            line = lines.get(pump)
+            if line is None:
+                continue  # a pump of the station that no followed simulator runs
+            litres = line.meter(pump, logical)
+            last = self._totals.get((pump, logical))
+            self._totals[(pump, logical)] = litres
             if last is None or number not in self.tanks:
                 continue
             drawn = litres - last
-            if drawn < 0:  # the totalizer rolled over
-                drawn += raw_to_decimal(_TOTAL_MODULO, pump.decimals.volume)
-            self.tanks[number].draw(drawn)
+            if drawn > 0:  # a meter that went back rolled over: that reading is skipped
+                self.tanks[number].draw(drawn)
 
     def deliver(self, tank: int, litres: Decimal, *, minutes: float) -> None:
         self.tanks[tank].deliver(litres, minutes * 60, self.clock())
@@ -308,10 +308,10 @@ class GaugeSimulator:
 
 
 def pump_nozzle_tanks(settings: TankSettings, pumps: Sequence[Pump]) -> dict[tuple[int, int], int]:
-    """(pump address, logical nozzle) -> tank number, for `GaugeSimulator.follow`."""
+    """(station pump number, logical nozzle) -> tank number, for `GaugeSimulator.follow`."""
     tanks = tank_nozzles(settings, pumps)
     return {
-        (pump.settings.address, nozzle.logical): tanks[nozzle.number]
+        (pump.number, nozzle.logical): tanks[nozzle.number]
         for pump in pumps
         for nozzle in pump.nozzles
         if nozzle.number in tanks
@@ -324,13 +324,13 @@ async def run_gauge_simulator(
     *,
     clock: Callable[[], float] = time.monotonic,
     volumes: Mapping[int, Decimal] | None = None,
-    follow: Simulator | None = None,
+    follow: SimulatedLine | Sequence[SimulatedLine] | None = None,
     nozzles: Mapping[tuple[int, int], int] | None = None,
     host: str = "127.0.0.1",
 ) -> AsyncIterator[GaugeSimulator]:
     """Serve every gauge of `settings` on free ports of `host` while the block runs; with
-    `follow` (a pump simulator) and `nozzles` (see `pump_nozzle_tanks`) the tanks feed its
-    pumps. The URLs in `settings` are not used: ask `url(gauge_id)`."""
+    `follow` (simulated lines of any protocol) and `nozzles` (see `pump_nozzle_tanks`) the
+    tanks feed their pumps. The URLs in `settings` are not used: ask `url(gauge_id)`."""
     gauges = GaugeSimulator(settings, clock=clock, volumes=volumes, host=host)
     if follow is not None:
         gauges.follow(follow, nozzles or {})

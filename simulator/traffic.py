@@ -1,5 +1,8 @@
 """Simulated customers for the demo station: they arrive, lift a nozzle, fuel and leave.
 
+They act through the customer control every simulated line has (``simulator.registry``), so
+the same customers visit DART, IFSF and Gilbarco pumps alike.
+
 A customer at a pump lifts a random nozzle and waits for the controller to authorize it (an
 attendant, an app order, or a pump in auto mode). Authorized, they fuel until the preset stops
 the pump or until the litres they wanted, then hang up a few seconds later. Never authorized,
@@ -15,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from simulator.control import Simulator
-from simulator.metering import raw_to_decimal
+from simulator.lines.base import SimulatedLine
 from simulator.records import SimulationError
-from simulator.states import FUEL_STATES
 
 __all__ = ["CustomerTraffic", "TrafficSettings"]
 
@@ -58,84 +60,95 @@ class _Customer:
 
 
 class CustomerTraffic:
-    """Customers at every pump of `sim`."""
+    """Customers at every pump of ``lines`` (one simulated line or several, any protocol)."""
 
     def __init__(
-        self, sim: Simulator, *, seed: int | None = None, settings: TrafficSettings | None = None
+        self,
+        lines: SimulatedLine | Sequence[SimulatedLine],
+        *,
+        seed: int | None = None,
+        settings: TrafficSettings | None = None,
     ) -> None:
-        self.sim = sim
+        self.lines = [lines] if not isinstance(lines, Sequence) else list(lines)
+        if not self.lines:
+            raise ValueError("customers need a line of pumps")
         self.settings = settings or TrafficSettings()
         self.rng = random.Random(seed)
         self.visits = 0  # customers who lifted a nozzle
         self._customers: dict[int, _Customer] = {}
+        self._line: dict[int, SimulatedLine] = {}
+        for line in self.lines:
+            for pump in line.pumps:
+                if pump in self._line:
+                    raise ValueError(f"pump {pump} is on two lines")
+                self._line[pump] = line
 
     def step(self, now: float) -> float:
         """Let every customer whose time has come act; returns when to call again."""
-        for address in self.sim.pumps:
-            customer = self._customers.get(address)
+        for pump, line in self._line.items():
+            customer = self._customers.get(pump)
             if customer is None:
-                customer = self._customers[address] = self._away(now)
+                customer = self._customers[pump] = self._away(now)
             if customer.due <= now:
                 try:
-                    self._act(address, customer, now)
+                    self._act(line, pump, customer, now)
                 except SimulationError as error:
                     # Someone else (a person through the control API) is at this pump.
-                    log.debug("customer at %#x gives way: %s", address, error)
-                    self._customers[address] = self._away(now)
+                    log.debug("customer at pump %d gives way: %s", pump, error)
+                    self._customers[pump] = self._away(now)
         return min(c.due for c in self._customers.values())
 
     async def run(self) -> None:
         """Run until cancelled."""
+        clock = self.lines[0].clock
         while True:
-            now = self.sim.clock()
+            now = clock()
             due = self.step(now)
             await asyncio.sleep(min(max(due - now, 0.01), 1.0))
 
     def _away(self, now: float) -> _Customer:
         return _Customer(_Phase.AWAY, now + self.rng.expovariate(1 / self.settings.mean_interval))
 
-    def _act(self, address: int, customer: _Customer, now: float) -> None:
-        pump = self.sim.pump(address)
-        pump.tick(now)
+    def _act(self, line: SimulatedLine, pump: int, customer: _Customer, now: float) -> None:
         s = self.settings
         if customer.phase == _Phase.AWAY:
-            if pump.nozzle_out is not None or pump.status in FUEL_STATES:
-                self._customers[address] = self._away(now)
+            if line.nozzle_out(pump) is not None or line.dispensing(pump) is not None:
+                self._customers[pump] = self._away(now)
                 return
-            nozzle = self.rng.choice(sorted(pump.nozzles))
+            nozzle = self.rng.choice(sorted(line.nozzles(pump)))
             # Drawn in whole centilitres: a volume never goes through a float.
             span = int((s.max_litres - s.min_litres) * 100)
             litres = s.min_litres + Decimal(self.rng.randint(0, span)) / 100
-            self.sim.lift(address, nozzle)
+            line.lift(pump, nozzle)
             self.visits += 1
-            log.info("pump %#x: a customer lifts nozzle %d for %s L", address, nozzle, litres)
-            self._customers[address] = _Customer(
+            log.info("pump %d: a customer lifts nozzle %d for %s L", pump, nozzle, litres)
+            self._customers[pump] = _Customer(
                 _Phase.WAITING, now + _LOOK_AGAIN, nozzle, litres, now + s.patience
             )
         elif customer.phase == _Phase.WAITING:
-            if pump.filling_nozzle == customer.nozzle:
+            if line.dispensing(pump) is not None and line.nozzle_out(pump) == customer.nozzle:
                 customer.phase = _Phase.FUELLING
                 customer.due = now + _LOOK_AGAIN
             elif now >= customer.deadline:
-                log.info("pump %#x: not authorized, the customer gives up", address)
-                self.sim.hang(address, customer.nozzle)
-                self._customers[address] = self._away(now)
+                log.info("pump %d: not authorized, the customer gives up", pump)
+                line.hang(pump, customer.nozzle)
+                self._customers[pump] = self._away(now)
             else:
                 customer.due = now + _LOOK_AGAIN
         elif customer.phase == _Phase.FUELLING:
-            volume = raw_to_decimal(pump.filling_info[0], pump.decimals.volume)
-            if pump.status not in FUEL_STATES:
-                # The preset (or the controller) stopped the pump: put the nozzle back.
+            volume = line.dispensing(pump)
+            if volume is None:
+                # The preset (or the controller) ended the filling: put the nozzle back.
                 customer.phase = _Phase.LEAVING
                 customer.due = now + self.rng.uniform(s.min_leave, s.max_leave)
             elif volume >= customer.litres:
-                self._leave(address, customer, now)
+                self._leave(line, pump, customer, now)
             else:
                 customer.due = now + _LOOK_AGAIN
         else:
-            self._leave(address, customer, now)
+            self._leave(line, pump, customer, now)
 
-    def _leave(self, address: int, customer: _Customer, now: float) -> None:
-        if self.sim.pump(address).nozzle_out == customer.nozzle:
-            self.sim.hang(address, customer.nozzle)
-        self._customers[address] = self._away(now)
+    def _leave(self, line: SimulatedLine, pump: int, customer: _Customer, now: float) -> None:
+        if line.nozzle_out(pump) == customer.nozzle:
+            line.hang(pump, customer.nozzle)
+        self._customers[pump] = self._away(now)

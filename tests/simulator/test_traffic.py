@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from drivers.dart.transactions import CD1, CD2, CD4, CD5, PumpCommand
 from simulator.control import Simulator, make_pumps
+from simulator.lines.dart import DartLine
 from simulator.traffic import CustomerTraffic, TrafficSettings
 
 from .conftest import FakeClock
@@ -24,7 +25,7 @@ def run(traffic: CustomerTraffic, clock: FakeClock, seconds: float, on_step: obj
 
 def test_unattended_customers_give_up_and_dispense_nothing(clock: FakeClock) -> None:
     sim = Simulator(make_pumps(2), clock=clock)
-    traffic = CustomerTraffic(sim, seed=4, settings=SETTINGS)
+    traffic = CustomerTraffic(DartLine.wrap(sim), seed=4, settings=SETTINGS)
     lifted: set[int] = set()
 
     def watch() -> None:
@@ -40,7 +41,7 @@ def test_authorized_customers_fuel_and_leave(clock: FakeClock) -> None:
     sim = Simulator(make_pumps(1), clock=clock)
     pump = sim.pumps[0x50]
     pump.apply([CD5((750, 800))], clock.now)
-    traffic = CustomerTraffic(sim, seed=11, settings=SETTINGS)
+    traffic = CustomerTraffic(DartLine.wrap(sim), seed=11, settings=SETTINGS)
 
     served = [False]  # this lift was authorized already
 
@@ -73,7 +74,7 @@ def test_same_seed_same_customers(clock: FakeClock) -> None:
     def lifts(seed: int) -> list[tuple[float, int, int]]:
         local = FakeClock(0.0)
         sim = Simulator(make_pumps(2, nozzles_per_pump=3), clock=local)
-        traffic = CustomerTraffic(sim, seed=seed, settings=SETTINGS)
+        traffic = CustomerTraffic(DartLine.wrap(sim), seed=seed, settings=SETTINGS)
         seen: list[tuple[float, int, int]] = []
 
         def watch() -> None:
@@ -92,7 +93,7 @@ def test_same_seed_same_customers(clock: FakeClock) -> None:
 def test_customer_gives_way_to_a_person_at_the_pump(clock: FakeClock) -> None:
     sim = Simulator(make_pumps(1), clock=clock)
     sim.lift(0x50, 1)  # someone at the pump through the control API
-    traffic = CustomerTraffic(sim, seed=1, settings=SETTINGS)
+    traffic = CustomerTraffic(DartLine.wrap(sim), seed=1, settings=SETTINGS)
     run(traffic, clock, 120.0)
     assert traffic.visits == 0
     assert sim.pumps[0x50].nozzle_out == 1

@@ -32,6 +32,7 @@ from simulator.gauge import (
     pump_nozzle_tanks,
     run_gauge_simulator,
 )
+from simulator.lines.dart import DartLine
 from tests.helpers import wait_until
 
 from .conftest import PUMPS, SHANGHAI, T0, Books, Clock, new_sale, served, settings_of
@@ -277,7 +278,8 @@ async def test_the_tanks_fall_as_the_pumps_dispense(books: Books, clock: Clock) 
     pump = pumps.pump(0x50)
     pump.apply([CD5((750, 800)), CD1(PumpCommand.RESET), CD1(PumpCommand.AUTHORIZE)],
                clock.seconds())
-    async with run_gauge_simulator(settings, clock=clock.seconds, volumes=START, follow=pumps,
+    async with run_gauge_simulator(settings, clock=clock.seconds, volumes=START,
+                                   follow=DartLine.wrap(pumps),
                                    nozzles=pump_nozzle_tanks(settings, PUMPS)) as gauges:
         pumps.lift(0x50, 1)
         clock.advance(seconds=90)
@@ -342,7 +344,7 @@ async def test_the_demo_console_follows_the_demo_pumps(books: Books, clock: Cloc
                                    volumes={3: Decimal(17350)}) as gauges:
         # As the demo does it: serve first, write the config with the URL, then follow.
         served_settings = settings_of(demo_tanks_toml(gauges.url("console")))
-        gauges.follow(pumps, pump_nozzle_tanks(served_settings, PUMPS))
+        gauges.follow(DartLine.wrap(pumps), pump_nozzle_tanks(served_settings, PUMPS))
         monitor = TankMonitor(served_settings, pumps=PUMPS, ledger=books.ledger,
                               hub=books.hub, clock=clock, zone=SHANGHAI)
         try:
