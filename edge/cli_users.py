@@ -70,7 +70,7 @@ def _audit(store: Store, action: str, name: str, details: dict[str, str] | None 
 
 def cmd_user_add(args: argparse.Namespace, load: Loader) -> int:
     from domain.model import Role
-    from edge.store import Store
+    from edge.store import Store, StoreError
 
     config = load(args.config, check_files=False)
     try:
@@ -82,13 +82,17 @@ def cmd_user_add(args: argparse.Namespace, load: Loader) -> int:
     pin = read_pin(args, sys.stdin, sys.stderr)
     if pin is None:
         return EXIT_USAGE
-    with Store.open(config.storage.path) as store:
-        try:
-            user = store.upsert_user(args.name, role=role, pin=pin)
-        except ValueError as exc:  # a bad PIN or name (UserNameRefused)
-            print(f"cannot save user {args.name!r}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        _audit(store, "user.save", user.name, {"role": user.role.value})
+    try:
+        with Store.open(config.storage.path) as store:
+            try:
+                user = store.upsert_user(args.name, role=role, pin=pin)
+            except ValueError as exc:  # a bad PIN or name (UserNameRefused)
+                print(f"cannot save user {args.name!r}: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            _audit(store, "user.save", user.name, {"role": user.role.value})
+    except StoreError as exc:
+        print(f"cannot save user {args.name!r}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"user {user.name} saved with role {user.role}")
     return EXIT_OK
 

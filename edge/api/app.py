@@ -183,7 +183,7 @@ def create_app(station: "Station") -> FastAPI:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         # A user changed from the command line ends their sessions too (edge/api/auth.py).
-        await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))
+        await station.sessions.refresh(desk.read_stamps)
         return session_from(token.strip() if scheme.lower() == "bearer" else None)
 
     def require(permission: Permission) -> Any:
@@ -369,7 +369,7 @@ def create_app(station: "Station") -> FastAPI:
     register_books(app, station, require, ApiError)
 
     async def current_session(token: str) -> Session | None:
-        await station.sessions.refresh(lambda: station.ledger.read(station.store.user_stamps))
+        await station.sessions.refresh(desk.read_stamps)
         return station.sessions.get(token)
 
     scrape_token = metrics_token(api_config)

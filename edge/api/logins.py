@@ -12,7 +12,8 @@ A login must never slow the forecourt down. So:
 - a refusal that checked no PIN (429, 503) is answered late (a second; more while many are
   held, so that refusals leave at about 50 a second), so that a client that waits for its
   answers (most scripts do) floods a trickle;
-- the user's row is read through `Ledger.read` (a read, not a write);
+- the user's row is read on a read-only connection of its own (`UserReader`), which neither
+  writes nor waits behind the ledger's writer;
 - nothing is written per failed try of a name nobody has: those, and the throttled and busy
   refusals, are counted (GET /metrics) and summed up in one audit entry at most once a minute
   (`session.failures`, written with the next login after the minute). A wrong PIN of a known
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from edge.api.auth import LoginCounters, Session, Sessions
 from edge.api.throttle import LoginThrottle, ThrottlePolicy
 from edge.audit import SYSTEM, record
-from edge.store.users import hash_pin, pin_matches
+from edge.store.users import UserReader, hash_pin, pin_matches
 
 if TYPE_CHECKING:
     from edge.config import Api
@@ -153,6 +154,7 @@ class LoginDesk:
                  clock: Callable[[], float] = time.monotonic,
                  summary_every: float = SUMMARY_SECONDS) -> None:
         self.ledger = ledger
+        self.reader = UserReader(ledger.store.path)
         self.sessions = sessions
         self.throttle = LoginThrottle(policy)
         self.checker = checker or PinChecker()
@@ -197,7 +199,7 @@ class LoginDesk:
                                "too many logins at once; try again in a moment", 1)
         with self.checker.admit():  # no await since has_room(): there is room
             self.throttle.begin(now, address, name)
-            found = await self.ledger.read(self.ledger.store.user_login, name)
+            found = await asyncio.to_thread(self.reader.login_record, name)
             right = await self.checker.matches(pin, None if found is None else found.pin_hash)
         if found is None:
             self._untell("unknown_user", address)
@@ -231,6 +233,10 @@ class LoginDesk:
         finally:
             self._held -= 1
 
+    async def read_stamps(self) -> dict[str, str]:
+        """Every user's session stamp (Sessions.refresh), read beside the writer."""
+        return await asyncio.to_thread(self.reader.stamps)
+
     def unlock(self, name: str) -> int:
         """Lifts the throttling of `name`; how many addresses were waiting for it."""
         return self.throttle.unlock(name)
@@ -250,7 +256,7 @@ class LoginDesk:
             return
         self._polling = True
         try:
-            asked = await self.ledger.read(self.ledger.store.user_unlock_requests)
+            asked = await asyncio.to_thread(self.reader.unlock_requests)
         except Exception as exc:  # tried again with the next login
             log.warning("cannot read the unlocks asked from the command line: %s", exc)
             return

@@ -85,7 +85,7 @@ class LoginThrottle:
     # ------------------------------------------------------------- deciding
 
     def check(self, now: float, address: str, name: str) -> Verdict:
-        """May `address` try a PIN for `name` now? Changes nothing."""
+        """May `address` try a PIN for `name` now? Counts nothing (forgotten counters go)."""
         policy = self.policy
         waits: list[tuple[float, str]] = []
         counted = self._live(self._addresses, address, now)

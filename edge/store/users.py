@@ -30,14 +30,17 @@ import os
 import re
 import sqlite3
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from domain.model import Role, User
 from edge.store import meta
 from edge.store.codec import opt_text_time, text_time, time_text
-from edge.store.errors import UnknownUser
+from edge.store.errors import UnknownUser, translate
 
 _SCRYPT_N = 2**14
 _SCRYPT_R = 8
@@ -273,3 +276,41 @@ def unlock_requests(conn: sqlite3.Connection) -> dict[str, str]:
     rows = conn.execute("SELECT key, value FROM meta WHERE key >= ? AND key < ?",
                         (_UNLOCK, _UNLOCK_END))
     return {key[len(_UNLOCK):]: value for key, value in rows}
+
+
+class UserReader:
+    """What logins and sessions read of the users, on a read-only connection of its own per
+    read: in WAL mode it reads while the ledger writes, so a login or a session check never
+    waits behind a sale being committed, nor behind a write stuck on a locked database (the
+    store's own connection is shared under one lock with the writer thread). Any thread may
+    call it; each call opens and closes its connection (well under a millisecond)."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 2000) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout_ms / 1000
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=self._busy_timeout)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        finally:
+            conn.close()
+
+    def login_record(self, name: str) -> LoginRecord | None:
+        with self._reading() as conn:
+            return login_record(conn, name)
+
+    def stamps(self) -> dict[str, str]:
+        with self._reading() as conn:
+            return stamps(conn)
+
+    def unlock_requests(self) -> dict[str, str]:
+        with self._reading() as conn:
+            return unlock_requests(conn)

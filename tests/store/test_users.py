@@ -199,3 +199,27 @@ def test_unlock_requests_are_left_for_the_daemon(store: Store, clock: FakeClock)
     stamps = store.user_stamps()
     store.request_user_unlock("li")
     assert store.user_stamps() == stamps
+
+
+def test_the_user_reader_reads_while_a_write_holds_the_database(store: Store,
+                                                                db_path: Path) -> None:
+    import sqlite3
+
+    from edge.store.users import UserReader
+
+    store.upsert_user("li", role=Role.CASHIER, pin=PIN)
+    store.request_user_unlock("li")
+    reader = UserReader(db_path, busy_timeout_ms=100)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a write in progress (or a locked disk) elsewhere
+    blocker.execute("UPDATE users SET role = 'admin'")  # not committed: not seen
+    try:
+        found = reader.login_record("li")
+        assert found is not None and found.role is Role.CASHIER
+        assert pin_matches(PIN, found.pin_hash)
+        assert reader.stamps() == store.user_stamps()
+        assert set(reader.unlock_requests()) == {"li"}
+        assert reader.login_record("nobody") is None
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
