@@ -53,15 +53,43 @@ def _load(path: str, *, check_files: bool = True) -> StationConfig:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _preflight(config: StationConfig, path: str) -> str | None:
+    """The one line that says why the station cannot start (edge/preflight.py), or None."""
+    from edge.preflight import StartProblem, check_database, check_devices, check_listen
+
+    try:
+        check_listen(config.api.host, config.api.port, f"[api] listen in {path}")
+        check_database(Path(config.storage.path), f"[storage] path in {path}")
+        devices = [(str(getattr(line.settings, "port", "")), f"{line.where}.port in {path}")
+                   for line in config.lines]
+        check_devices(devices)
+    except StartProblem as exc:
+        return str(exc)
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.station import Station
 
     config = _load(args.config)
+    problem = _preflight(config, args.config)
+    if problem is not None:
+        print(f"forecourt: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     setup_logging(args.log_level)
-    from edge.store import SchemaTooNew
+    from edge.store import SchemaTooNew, StoreError
 
+    station = Station(config)
     try:
-        asyncio.run(Station(config).run())
+        asyncio.run(station.run())
+    except StoreError as exc:
+        if station.started.is_set():
+            raise
+        # The database could not be opened or written at start: a setting, not a crash.
+        print(f"forecourt: the database {config.storage.path} cannot be opened ({exc}); give "
+              f"its folder to the user running forecourt, or choose another with [storage] "
+              f"path in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
     except SchemaTooNew as exc:
         logging.getLogger("forecourt").critical(
             "station cannot start: %s; install the release that wrote it or restore the "
@@ -196,7 +224,13 @@ def cmd_db_archive(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.demo import run_demo
+    from edge.preflight import StartProblem, check_listen
 
+    try:
+        check_listen("127.0.0.1", args.port, "--port")
+    except StartProblem as exc:
+        print(f"forecourt: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     setup_logging(args.log_level)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(data=Path(args.data), port=args.port, broker=args.broker,

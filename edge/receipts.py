@@ -1,9 +1,12 @@
 """Receipts: a Chinese receipt after every sale, on request, and as a picture.
 
-`ReceiptService` is the daemon's receipt printer. It follows the hub: each `sale.completed`
-becomes a receipt in the print queue when `printer.auto_print` is on. `print_sale` (the API's
+`ReceiptService` is the daemon's receipt printer. It follows the hub: with `printer.auto_print`
+on, a sale's receipt is queued as its fill ends (`sale.completed`), once it is paid in full (the
+API's live `payment.recorded`), or both, as `printer.print_at` says. `print_sale` (the API's
 POST /api/v1/sales/{id}/receipt) prints or reprints one, `preview` draws one as a PNG, and
-`print_document` prints anything else laid out as a `Document` (shift reports).
+`print_document` prints anything else laid out as a `Document` (shift reports). How often each
+sale's receipt printed is counted in the store (`prints`), so a copy is marked 补打 also after a
+restart.
 
 The printer never holds anything up: jobs are spooled to disk and printed by the queue's own
 thread. A printer that is off, out of paper or unreachable becomes a `printer.alarm` event
@@ -25,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
@@ -57,6 +59,7 @@ from edge.config.printer import Printer
 from edge.hub import EventHub, Message, Subscription
 from edge.ledger import Ledger
 from edge.services import Service, Services
+from edge.store.console import receipt_printed
 
 __all__ = [
     "PrintOutcome",
@@ -69,7 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ALARM_EVENT = "printer.alarm"
-_REMEMBERED_SALES = 5000  # sales printed since start, to mark a second print "补打"
+#: The API's live message after a payment (edge/api/app.py): data is the sale as it now is.
+PAYMENT_MESSAGE = "payment.recorded"
 
 
 def _utc_now() -> datetime:
@@ -104,11 +108,12 @@ class PrintOutcome:
     pending_jobs: int
     condition: PrinterCondition
     message: str
+    prints: int = 0  # the sale's receipts printed so far, this one included
 
     def to_api(self) -> dict[str, Any]:
         return {"queued": self.queued, "receipt_no": self.receipt_no,
                 "pending_jobs": self.pending_jobs, "printer": self.condition.value,
-                "message": self.message}
+                "message": self.message, "prints": self.prints}
 
 
 def _decimal(sale: Mapping[str, Any], key: str) -> Decimal:
@@ -180,6 +185,7 @@ def receipt_from_sale(sale: Mapping[str, Any], station: ReceiptStation, printer:
         reprint=reprint,
         printed_at=printed_at.astimezone(station.zone) if printed_at is not None else None,
         footer=printer.footer,
+        sale_number=str(sale["number"]) if sale.get("number") else None,
     )
 
 
@@ -187,9 +193,11 @@ class ReceiptService:
     """The receipt printer of a running station; an async context manager.
 
     Inside `async with`, the print queue's thread runs and, with a `hub` and `auto_print`,
-    every `sale.completed` is printed. `append_event` records `printer.alarm` events (the
-    ledger's); `find_order` looks up an app order for its prepayment and refund. `connect`
-    replaces the configured transport (tests). Nothing here raises because of the printer.
+    every sale is printed when `printer.print_at` says. `append_event` records `printer.alarm`
+    events (the ledger's); `find_order` looks up an app order for its prepayment and refund;
+    `prints` counts a print of a sale and says how many were before it (the store's count;
+    without it, counted in memory). `connect` replaces the configured transport (tests).
+    Nothing here raises because of the printer.
     """
 
     def __init__(
@@ -201,6 +209,7 @@ class ReceiptService:
         hub: EventHub | None = None,
         append_event: Callable[[str, dict[str, Any]], Awaitable[object]] | None = None,
         find_order: Callable[[str], Awaitable[Order | None]] | None = None,
+        prints: Callable[[str], Awaitable[int]] | None = None,
         connect: Callable[[], EscposPrinter] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         backoff: Backoff | None = None,
@@ -212,6 +221,8 @@ class ReceiptService:
         self._hub = hub
         self._append_event = append_event
         self._find_order = find_order
+        self._prints = prints or self._count_in_memory
+        self._counted: dict[str, int] = {}
         self._connect = connect or connector(printer.target)
         self._clock = clock
         self._backoff = backoff or Backoff(cap=printer.retry_max.total_seconds())
@@ -223,7 +234,6 @@ class ReceiptService:
         self._subscription: Subscription | None = None
         self._stack = contextlib.AsyncExitStack()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._printed: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
     def for_station(cls, config: StationConfig, printer: Printer, ledger: Ledger, *,
@@ -236,10 +246,13 @@ class ReceiptService:
         async def find_order(order_id: str) -> Order | None:
             return await ledger.read(ledger.store.get_order, order_id)
 
+        async def prints(sale_id: str) -> int:
+            return await ledger.write(ledger.store.write_with, receipt_printed, sale_id)
+
         return cls(printer, ReceiptStation.from_config(config),
                    spool=printer.spool_dir(config.storage.path), hub=ledger.hub,
-                   append_event=ledger.append_event, find_order=find_order, clock=clock,
-                   connect=connect, services=services)
+                   append_event=ledger.append_event, find_order=find_order, prints=prints,
+                   clock=clock, connect=connect, services=services)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -330,12 +343,26 @@ class ReceiptService:
                             subscription.dropped - dropped)
                 dropped = subscription.dropped
             data = message.get("data")
-            if message.get("type") != "sale.completed" or not isinstance(data, dict):
+            if not isinstance(data, dict) or not self._prints_now(message.get("type"), data):
                 continue
             try:
                 await self._print_sale(data, requested=False)
             except Exception:  # one bad sale must not end receipts for the rest of the day
                 log.exception("receipt for sale %s failed", data.get("id"))
+
+    def _prints_now(self, kind: object, sale: Mapping[str, Any]) -> bool:
+        """Whether this message is the moment `printer.print_at` prints the sale's receipt."""
+        when = self.printer.print_at
+        paid = sale.get("paid") is True
+        if kind == "sale.completed":
+            # A sale paid as it is recorded (an app order) is at its payment already.
+            return when.at_fill_end or (when.at_payment and paid)
+        return kind == PAYMENT_MESSAGE and when.at_payment and paid
+
+    async def _count_in_memory(self, sale_id: str) -> int:
+        before = self._counted.get(sale_id, 0)
+        self._counted[sale_id] = before + 1
+        return before
 
     async def _order(self, sale: Mapping[str, Any]) -> Order | None:
         order_id = sale.get("order_id")
@@ -371,7 +398,14 @@ class ReceiptService:
     async def _print_sale(self, sale: Mapping[str, Any], *, requested: bool) -> PrintOutcome:
         sale_id = str(sale.get("id"))
         try:
-            reprint = requested and sale_id in self._printed
+            # Counted before it is queued: a print that then fails leaves a later one marked as
+            # a copy, never a copy that looks original.
+            before = await self._prints(sale_id)
+        except Exception as exc:  # the store has its own alarm; print it as a copy, to be safe
+            log.error("receipt for sale %s: cannot count its prints: %s", sale_id, exc)
+            before = 1
+        try:
+            reprint = requested and before > 0
             receipt = receipt_from_sale(
                 sale, self.station, self.printer, order=await self._order(sale),
                 reprint=reprint, printed_at=self._clock() if reprint else None)
@@ -383,14 +417,11 @@ class ReceiptService:
         def content(number: int) -> bytes:
             return render_receipt(replace(receipt, receipt_no=number), width)
 
-        outcome = await self._submit(content, kind="receipt", ref=sale_id,
-                                     copies=self.printer.copies)
-        if outcome.queued:
-            self._printed[sale_id] = None
-            while len(self._printed) > _REMEMBERED_SALES:
-                self._printed.popitem(last=False)
-            if self.printer.preview_dir is not None and outcome.receipt_no is not None:
-                await self._keep_preview(replace(receipt, receipt_no=outcome.receipt_no))
+        outcome = replace(await self._submit(content, kind="receipt", ref=sale_id,
+                                             copies=self.printer.copies), prints=before + 1)
+        if (outcome.queued and self.printer.preview_dir is not None
+                and outcome.receipt_no is not None):
+            await self._keep_preview(replace(receipt, receipt_no=outcome.receipt_no))
         return outcome
 
     async def _keep_preview(self, receipt: ReceiptData) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from drivers.printer.document import Align, Document, Line, Pair, Rule, Size, Text
 from edge.config import StationConfig
 from edge.ledger import Ledger
 from edge.receipts import ReceiptService
+from edge.shift_close import closing, precheck
 from edge.store.shifts import Shift
 from sync.inbox import CommandError
 from sync.schemas import DataRequest
@@ -64,11 +67,28 @@ class ShiftService:
         )
         return found
 
-    async def close(self, *, user: str) -> dict[str, Any]:
-        """Closes the open shift, opens the next, and returns the closed shift's report."""
+    async def check(self) -> dict[str, Any]:
+        """The pre-close check of the open shift (edge/shift_close.py)."""
+        report = await self.report(None)
+        assert report is not None
+        store, zone = self.ledger.store, self.ledger.zone
+        found: dict[str, Any] = await self.ledger.read(
+            store.read_with, lambda conn: precheck(conn, datetime.now(UTC), report, zone))
+        return found
+
+    async def close(self, *, user: str, counted_cash: Decimal | None = None,
+                    reason: str | None = None, repeat: bool = False,
+                    checked: bool = False) -> dict[str, Any]:
+        """Closes the open shift, opens the next, and returns the closed shift's report.
+
+        With `checked`, the close is a person's (edge/shift_close.py): refused while sales are
+        unpaid or authorizations open unless there is a `reason`, refused within a minute of
+        the last close unless `repeat`; `counted_cash` gives the report its over/short."""
         await self._ensure_open()
+        finish = closing(counted_cash=counted_cash, reason=reason, repeat=repeat,
+                         zone=self.ledger.zone) if checked else None
         closed, following, _ = await self.ledger.write(
-            self.ledger.store.close_shift, closed_by=user, grades=self.grades
+            self.ledger.store.close_shift, closed_by=user, grades=self.grades, finish=finish
         )
         await self.ledger.publish_new()
         assert closed.report is not None
@@ -143,9 +163,16 @@ def report_document(report: Mapping[str, Any], *, station_name: str) -> Document
     totals = report["totals"]
     lines += [Pair("合计金额", totals["amount"], bold=True), Pair("已收", totals["paid"]),
               Pair("未收", totals["due"], bold=True)]  # fmt: skip
+    cash = report.get("cash")
+    if cash:
+        lines += [Rule(), Pair("应收现金", cash["expected"]), Pair("实点现金", cash["counted"]),
+                  Pair("长短款", cash["over_short"], bold=True)]
     if report["unpaid"]:
         lines.append(Rule())
         lines.append(Text(f"未结销售 {len(report['unpaid'])} 笔", bold=True))
         for sale in report["unpaid"]:
-            lines.append(Pair(f"{sale['nozzle']}号枪 {sale['id'][-8:]}", sale["due"]))
+            label = sale.get("number") or sale["id"][-8:]
+            lines.append(Pair(f"{sale['nozzle']}号枪 {label}", sale["due"]))
+    if report.get("close_reason"):
+        lines += [Rule(), Text("未结清仍交班，原因：", bold=True), Text(report["close_reason"])]
     return Document(lines=tuple(lines))

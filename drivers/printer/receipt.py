@@ -76,6 +76,7 @@ class ReceiptData:
     reprint: bool = False
     printed_at: datetime | None = None  # shown on reprints
     footer: str = ""
+    sale_number: str | None = None  # "1204-0042": what people say aloud; else the seq is shown
 
     @property
     def paid(self) -> Decimal:
@@ -105,7 +106,11 @@ def receipt_document(receipt: ReceiptData) -> Document:
     ]
     if r.receipt_no is not None:
         lines.append(Pair("小票号", f"{r.receipt_no:06d}"))
-    lines += [Pair("流水号", str(r.sale_seq)), Pair("时间", _stamp(r.time))]
+    if r.sale_number:
+        lines.append(Pair("单号", r.sale_number))
+    else:
+        lines.append(Pair("流水号", str(r.sale_seq)))
+    lines.append(Pair("时间", _stamp(r.time)))
     if r.shift:
         lines.append(Pair("班次", r.shift))
     lines += [
@@ -127,6 +132,8 @@ def receipt_document(receipt: ReceiptData) -> Document:
         lines.append(Pair("退款", yuan(r.refund), bold=True))
     if r.due:
         lines.append(Pair("未付", yuan(r.due), bold=True))
+    elif r.amount > 0:
+        lines.append(Pair("付款状态", "已付清"))
     if r.reprint and r.printed_at is not None:
         lines.append(Pair("补打时间", _stamp(r.printed_at)))
     if r.invoice_url:

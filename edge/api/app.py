@@ -34,6 +34,7 @@ from domain.model import PAYMENT_METHODS, Preset, rfc3339
 from edge.api.auditing import AuditChanges, Auditor
 from edge.api.auth import Permission, Session, may
 from edge.api.books import register as register_books
+from edge.api.console_api import register as register_console
 from edge.api.hosts import HostPolicy
 from edge.api.limits import (
     NumberPath,
@@ -116,6 +117,15 @@ class AuthorizeRequest(Strict):
 class PaymentRequest(Strict):
     method: Literal["cash", "wechat", "alipay", "card", "account"]
     amount: MoneyText
+
+
+class ShiftCloseRequest(Strict):
+    """A person's close (edge/shift_close.py): the counted cash, why it closes with sales
+    unpaid or authorizations open, and a second close within a minute asked for again."""
+
+    counted_cash: MoneyText | None = None
+    reason: str | None = Field(default=None, min_length=2, max_length=500)
+    repeat: bool = False
 
 
 def create_app(station: "Station") -> FastAPI:
@@ -286,7 +296,12 @@ def create_app(station: "Station") -> FastAPI:
             raise ApiError(status, snake, str(exc)) from None
         found = await station.ledger.read(station.store.get_sale, sale_id)
         assert found is not None
-        return station.sale_view(found)
+        view = station.sale_view(found)
+        # Live, not a record: consoles refresh the sale and the day's figures; a receipt
+        # prints now when [printer] print_at says so (edge/receipts.py).
+        station.hub.publish({"type": "payment.recorded", "ts": rfc3339(station.now()),
+                             "data": view})
+        return view
 
     async def sale_for_receipt(sale_id: str) -> dict[str, Any]:
         if station.receipts is None:
@@ -337,9 +352,12 @@ def create_app(station: "Station") -> FastAPI:
     # ------------------------------------------------------------- shifts (班结)
 
     @app.post("/api/v1/shifts/current/close")
-    async def close_shift(session: Annotated[Session, require(Permission.SHIFT_CLOSE)]
-                          ) -> dict[str, Any]:
-        report: dict[str, Any] = await station.shifts.close(user=session.user)
+    async def close_shift(session: Annotated[Session, require(Permission.SHIFT_CLOSE)],
+                          body: ShiftCloseRequest | None = None) -> dict[str, Any]:
+        asked = body or ShiftCloseRequest()
+        report: dict[str, Any] = await station.shifts.close(
+            user=session.user, checked=True, reason=asked.reason, repeat=asked.repeat,
+            counted_cash=None if asked.counted_cash is None else Decimal(asked.counted_cash))
         return report
 
     async def shift_report(shift_id: int | None) -> dict[str, Any]:
@@ -366,6 +384,7 @@ def create_app(station: "Station") -> FastAPI:
 
     register_operations(app, station, require, ApiError, desk=desk)
     register_pumps(app, station, require, ApiError)
+    register_console(app, station, require, ApiError)
     register_books(app, station, require, ApiError)
 
     async def current_session(token: str) -> Session | None:
@@ -452,7 +471,8 @@ def create_app(station: "Station") -> FastAPI:
     console_policy = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
                                                  "connect-src 'self'; frame-ancestors 'none'"}
     console_assets = {"console.js": "text/javascript", "console.css": "text/css",
-                      "console.svg": "image/svg+xml"}
+                      "console.svg": "image/svg+xml", "messages.js": "text/javascript",
+                      "panes.js": "text/javascript", "forecourt.js": "text/javascript"}
 
     @app.get("/", response_class=HTMLResponse)
     async def console() -> HTMLResponse:

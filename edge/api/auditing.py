@@ -94,6 +94,11 @@ class Auditor:
         details: dict[str, Any] = {"method": method, "path": path, "status": status}
         if body is not None:
             details["body"] = body
+        # What the endpoint itself says the change was (a price's old -> new): set on
+        # request.state.audit_details, kept even when the request was refused.
+        change = (scope.get("state") or {}).get("audit_details")
+        if change is not None:
+            details["change"] = change
         await record(self.station.ledger, actor=session.user, role=session.role.value,
                      action=api_action(method, template, path),
                      target=",".join(params.values()) or None, outcome=outcome,

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, model_validator
@@ -23,9 +23,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, mod
 from domain.model import PriceSchedule, Role, Sale, rfc3339
 from edge.api.auth import Permission, Session
 from edge.api.logins import LoginDesk
+from edge.local_time import station_time, zone_label
+from edge.price_band import check_band, steps
 from edge.pricing import PriceRefused
 from edge.reports import daily_csv, daily_report, day_span
 from edge.store import UnknownUser
+from edge.store.console import Cancelled, cancelled_schedules
 from edge.store.schedules import price_text
 from edge.store.users import Account, UserNameRefused, check_name
 
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 PRICE_PATTERN = r"^[0-9]{1,4}(\.[0-9]{1,3})?$"
 PriceText = Annotated[StrictStr, Field(pattern=PRICE_PATTERN, examples=["7.62"])]
 GradeCode = Annotated[StrictStr, Field(min_length=1, max_length=16)]
+StationTimeText = Annotated[StrictStr, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+                                                    r"[0-9]{2}(:[0-9]{2})?$",
+                                            examples=["2026-12-05T08:00"])]
 # A clock a little behind the station's must not refuse a change meant for "now".
 PAST_TOLERANCE = timedelta(minutes=1)
 # Further ahead is a typing mistake, not a plan (and far dates overflow on conversion to UTC).
@@ -57,14 +63,27 @@ class _Strict(BaseModel):
 class PriceChange(_Strict):
     prices: dict[GradeCode, PriceText] = Field(min_length=1, examples=[{"92": "7.62"}])
     effective_at: AwareDatetime | None = None
+    # The time as typed at the station, read in the station's zone (edge/local_time.py).
+    effective_local: StationTimeText | None = None
     emergency: bool = False
+    # Beyond a grade's band (edge/price_band.py): asked twice, with a reason.
+    confirm_band: bool = False
+    reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _consistent(self) -> "PriceChange":
-        if self.emergency and self.effective_at is not None:
+        if self.effective_at is not None and self.effective_local is not None:
+            raise ValueError("give effective_at or effective_local, not both")
+        if self.emergency and (self.effective_at is not None
+                               or self.effective_local is not None):
             raise ValueError("an emergency change is effective now: leave out effective_at")
         if any(Decimal(p) <= 0 for p in self.prices.values()):
             raise ValueError("a price must be greater than zero")
+        if self.effective_local is not None:
+            try:
+                datetime.fromisoformat(self.effective_local)
+            except ValueError:
+                raise ValueError(f"effective_local {self.effective_local} is not a time") from None
         return self
 
 
@@ -74,7 +93,10 @@ class UserChange(_Strict):
     pin: str = Field(pattern=r"^[0-9]{4,12}$")
 
 
-def schedule_view(schedule: PriceSchedule, station: "Station") -> dict[str, Any]:
+def schedule_view(schedule: PriceSchedule, station: "Station",
+                  cancelled: Cancelled | None = None) -> dict[str, Any]:
+    state = ("cancelled" if cancelled is not None
+             else "pending" if schedule.applied_at is None else "applied")
     return {
         "price_set_id": schedule.price_set_id,
         "effective_at": rfc3339(schedule.effective_at.astimezone(station.zone)),
@@ -83,7 +105,10 @@ def schedule_view(schedule: PriceSchedule, station: "Station") -> dict[str, Any]
         "created_at": rfc3339(schedule.created_at.astimezone(station.zone)),
         "applied_at": (None if schedule.applied_at is None
                        else rfc3339(schedule.applied_at.astimezone(station.zone))),
-        "state": "pending" if schedule.applied_at is None else "applied",
+        "state": state,
+        "cancelled_at": (None if cancelled is None
+                         else rfc3339(cancelled.at.astimezone(station.zone))),
+        "cancelled_by": None if cancelled is None else cancelled.by,
     }
 
 
@@ -116,24 +141,36 @@ def register(app: FastAPI, station: "Station", require: Require,
 
     # ------------------------------------------------------------- prices (调价)
 
+    def bands() -> dict[str, Decimal]:
+        return {g.code: g.price_band_percent for g in station.config.grades}
+
     @app.get("/api/v1/prices")
     async def prices(_: Annotated[Session, require(Permission.READ)]) -> dict[str, Any]:
         price_set_id, current = await station.ledger.read(station.store.current_price_set)
         schedules = await station.ledger.read(station.store.price_schedules, 50)
+        cancelled = await station.ledger.read(station.store.read_with, cancelled_schedules,
+                                              [s.price_set_id for s in schedules])
+        now = station.now()
         return {
             "price_set_id": price_set_id,
+            "zone": station.config.station.timezone,
+            "zone_label": zone_label(station.zone, now),
             "grades": [{"grade": code, "name": name,
-                        "price": price_text(current[code]) if code in current else None}
+                        "price": price_text(current[code]) if code in current else None,
+                        "band_percent": format(bands()[code], "f")}
                        for code, name in grade_names().items()],
-            "schedules": [schedule_view(s, station) for s in schedules],
+            "schedules": [schedule_view(s, station, cancelled.get(s.price_set_id))
+                          for s in schedules],
         }
 
     @app.post("/api/v1/prices", status_code=201)
-    async def change_prices(body: PriceChange,
+    async def change_prices(body: PriceChange, request: Request,
                             session: Annotated[Session, require(Permission.PRICES)]
                             ) -> dict[str, Any]:
         now = station.now()
         effective_at = now if body.effective_at is None else body.effective_at
+        if body.effective_local is not None:
+            effective_at = station_time(body.effective_local, station.zone)
         if effective_at < now - PAST_TOLERANCE:
             raise api_error(422, "effective_at_in_past",
                             f"effective_at {rfc3339(effective_at)} has passed; leave it out "
@@ -142,6 +179,13 @@ def register(app: FastAPI, station: "Station", require: Require,
             raise api_error(422, "effective_at_too_far",
                             f"effective_at {rfc3339(effective_at)} is more than a year ahead")
         wanted = {g: Decimal(p) for g, p in body.prices.items()}
+        found = steps(station.forecourt.prices.prices, wanted, bands())
+        # Old -> new in the audit entry, refused or done (edge/api/auditing.py).
+        request.state.audit_details = {
+            "changes": [s.to_api() for s in found], "reason": body.reason,
+            "effective_at": rfc3339(effective_at.astimezone(station.zone)),
+            "emergency": body.effective_at is None and body.effective_local is None}
+        check_band(found, confirmed=body.confirm_band, reason=body.reason)
         price_set_id = f"LOCAL-{now:%Y%m%d%H%M%S}-{session.user}"
         try:
             schedule = await station.pricing.schedule(
@@ -154,7 +198,7 @@ def register(app: FastAPI, station: "Station", require: Require,
             raise api_error(409, "price_set_exists",
                             f"price set {price_set_id} was scheduled a moment ago; "
                             "try again in a second")
-        return schedule_view(schedule, station)
+        return {**schedule_view(schedule, station), "changes": [s.to_api() for s in found]}
 
     # ------------------------------------------------------------- users
 

@@ -15,6 +15,7 @@ import re
 import string
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ __all__ = [
     "INVOICE_FIELDS",
     "PAPER_WIDTHS",
     "SERIAL_BAUDRATES",
+    "PrintAt",
     "Printer",
     "check_printer",
     "describe_printer",
@@ -51,6 +53,22 @@ _HEX8 = r"(?:0[xX])?[0-9A-Fa-f]{1,2}"
 _USB = re.compile(rf"usb:({_HEX16}):({_HEX16})(?::({_HEX8}):({_HEX8}))?")
 
 
+class PrintAt(StrEnum):
+    """When a sale's receipt prints by itself (with `auto_print`)."""
+
+    FILL_END = "fill_end"  # as the fill ends: shows what is still unpaid (未付)
+    PAYMENT = "payment"  # once the sale is paid in full
+    BOTH = "both"  # at the end of the fill and again, paid, at payment
+
+    @property
+    def at_fill_end(self) -> bool:
+        return self in (PrintAt.FILL_END, PrintAt.BOTH)
+
+    @property
+    def at_payment(self) -> bool:
+        return self in (PrintAt.PAYMENT, PrintAt.BOTH)
+
+
 @dataclass(frozen=True)
 class Printer:
     """The receipt printer. `target` says where it is; the rest what and how it prints."""
@@ -58,6 +76,7 @@ class Printer:
     target: Target
     width: int = 32
     auto_print: bool = True
+    print_at: PrintAt = PrintAt.FILL_END
     copies: int = 1
     invoice_url: str | None = None  # a template; INVOICE_FIELDS in braces
     footer: str = DEFAULT_FOOTER
@@ -144,6 +163,7 @@ def read_printer(t: Table, ctx: Context) -> Printer | None:
     timeout = t.duration("timeout_seconds", _SECOND, Printer.timeout, low=1, high=60)
     width = t.integer("width", Printer.width, low=0, high=1000, choices=PAPER_WIDTHS)
     auto_print = t.boolean("auto_print", Printer.auto_print)
+    print_at = t.choice("print_at", PrintAt, Printer.print_at)
     copies = t.integer("copies", Printer.copies, low=1, high=5)
     invoice_url = t.parsed("invoice_url", _invoice_url, None)
     footer = t.parsed("footer", _footer, Printer.footer)
@@ -179,6 +199,7 @@ def read_printer(t: Table, ctx: Context) -> Printer | None:
             elif path is not None and not path.parent.is_dir():
                 t.error(key, f"directory {path.parent} does not exist")
     if (target is None or width is None or auto_print is None or copies is None
+            or print_at is None
             or footer is None or query_status is None or timeout is None
             or retry_max is None or expiry is None or baudrate is None
             or (t.has("invoice_url") and invoice_url is None)
@@ -189,6 +210,7 @@ def read_printer(t: Table, ctx: Context) -> Printer | None:
         target=target,
         width=width,
         auto_print=auto_print,
+        print_at=print_at,
         copies=copies,
         invoice_url=invoice_url,
         footer=footer,
@@ -223,7 +245,9 @@ def describe_printer(printer: Printer) -> str:
     paper = {32: "58 mm", 48: "80 mm"}.get(printer.width, f"{printer.width} columns")
     parts = [
         f"Printer: {printer.target} ({paper} paper)",
-        "receipt after every sale" if printer.auto_print else "receipts on request",
+        ({PrintAt.FILL_END: "receipt as each fill ends", PrintAt.PAYMENT: "receipt at payment",
+          PrintAt.BOTH: "receipt as each fill ends and at payment"}[printer.print_at]
+         if printer.auto_print else "receipts on request"),
     ]
     if printer.copies > 1:
         parts.append(f"{printer.copies} copies")

@@ -13,7 +13,7 @@ flagged, never rounded away. `build_report` is pure; the rest runs in the caller
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -177,12 +177,20 @@ class NoOpenShift(StoreError):
     """There is no shift to close: the station has not opened its first one."""
 
 
+#: A close's last word (`close`): raises to refuse it, or returns what to add to the report.
+Finish = Callable[[sqlite3.Connection, datetime, dict[str, Any]], dict[str, Any]]
+
+
 def close(
     conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, closed_by: str,
-    grades: Mapping[int, str], zone: tzinfo | None,
+    grades: Mapping[int, str], zone: tzinfo | None, finish: Finish | None = None,
 ) -> tuple[Shift, Shift, Event]:  # fmt: skip
     """Closes the open shift at the latest totals, opens the next one with them, and appends
-    the `shift.closed` event (data: the report): (closed shift, new shift, event)."""
+    the `shift.closed` event (data: the report): (closed shift, new shift, event).
+
+    `finish(conn, now, report)` has the last word inside the transaction: it raises to refuse
+    the close (nothing is written), or returns what to add to the report (edge/shift_close.py:
+    the pre-close check, the counted cash)."""
     shift = current(conn)
     if shift is None:
         raise NoOpenShift("no shift is open")
@@ -200,6 +208,8 @@ def close(
         extras=books.shift_books(conn, after=shift.start_seq, upto=end_seq, opening=opening,
                                  closing=closing_by_nozzle, zone=zone),
     )  # fmt: skip
+    if finish is not None:
+        report = {**report, **finish(conn, now, report)}
     _store_totals(conn, shift.id, "close", closing)
     conn.execute(
         "UPDATE shifts SET closed_at = ?, closed_by = ?, end_seq = ?, report = ? WHERE id = ?",
@@ -304,8 +314,8 @@ def build_report(
             paid[0] += 1
             paid[1] += payment.amount
         if not sale.paid:
-            unpaid.append({"id": sale.id, "nozzle": sale.nozzle, "amount": _num(sale.amount),
-                           "due": _num(sale.due)})  # fmt: skip
+            unpaid.append({"id": sale.id, "number": sale.number, "nozzle": sale.nozzle,
+                           "amount": _num(sale.amount), "due": _num(sale.due)})  # fmt: skip
 
     total_volume = sum((s.volume for s in sales), Decimal(0))
     total_amount = sum((s.amount for s in sales), Decimal(0))

@@ -637,7 +637,7 @@ class Store:
             return shifts.running_report(conn, shift, now, grades=grades, zone=self.zone)
 
     def close_shift(
-        self, *, closed_by: str, grades: Mapping[int, str]
+        self, *, closed_by: str, grades: Mapping[int, str], finish: shifts.Finish | None = None
     ) -> tuple[Shift, Shift, Event]:
         """One transaction: the open shift's closing totals (the latest reading of every
         nozzle), its report, the next shift opened with those totals, and the `shift.closed`
@@ -646,7 +646,7 @@ class Store:
         with self._db.write() as conn:
             now = self._db.now()
             return shifts.close(conn, self._ids, now, closed_by=closed_by, grades=grades,
-                                zone=self.zone)  # fmt: skip
+                                zone=self.zone, finish=finish)  # fmt: skip
 
     # --- reports
 

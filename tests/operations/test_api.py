@@ -115,7 +115,8 @@ async def test_prices_show_each_grade_with_its_name(api: Api) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     grades = {g["grade"]: g for g in body["grades"]}
-    assert grades["92"] == {"grade": "92", "name": "92号汽油", "price": "7.50"}
+    assert grades["92"] == {"grade": "92", "name": "92号汽油", "price": "7.50",
+                            "band_percent": "15"}
     assert body["price_set_id"] == "config"
 
 

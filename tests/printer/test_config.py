@@ -157,12 +157,12 @@ def test_cross_checks_with_the_database(tmp_path: Path) -> None:
 def test_docs_describe_every_key_the_parser_reads() -> None:
     findings = Findings()
     text = ('[printer]\nkind = "serial"\naddress = "/dev/ttyS2"\nbaudrate = 9600\nwidth = 48\n'
-            'auto_print = true\ncopies = 1\ninvoice_url = "https://x.cn/{sale_id}"\n'
+            'auto_print = true\nprint_at = "both"\ncopies = 1\ninvoice_url = "https://x.cn/{sale_id}"\n'
             'footer = ""\nspool = "/tmp/s"\npreview_dir = "/tmp/p"\nquery_status = true\n'
             'timeout_seconds = 5\nretry_max_seconds = 60\njob_expiry_minutes = 60\n')
     table = Table(tomllib.loads(text)["printer"], "printer", findings, "printer")
     assert read_printer(table, Context(findings, None, False)) is not None
-    assert len(findings.keys_read) == 14
+    assert len(findings.keys_read) == 15
     docs = (ROOT / "docs" / "printer.md").read_text(encoding="utf-8")
     assert sorted(k for k in findings.keys_read if f"| `{k}` |" not in docs) == []
     documented = set(re.findall(r"^\| `(printer\.\w+)` \|", docs, re.MULTILINE))

@@ -61,6 +61,7 @@ def test_every_field_is_printed(paper: int) -> None:
         "金额": "￥300.00",
         "微信": "￥200.00",
         "现金": "￥100.00",
+        "付款状态": "已付清",
     }
     assert f"时间{' ' * (paper - 23)}2026-11-22 09:15:07" in printed.texts
     assert printed.qr_codes == ["https://fapiao.example.com/i/01JD4ZQ0SALE0000000000"]

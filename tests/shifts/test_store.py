@@ -71,8 +71,10 @@ def test_close_reconciles_each_nozzle_and_opens_the_next(
     assert report["payments"] == [{"method": "cash", "count": 1, "amount": "50.00"},
                                   {"method": "wechat", "count": 1, "amount": "300.00"}]
     assert report["unpaid"] == [
-        {"id": unpaid.id, "nozzle": 1, "amount": "15.00", "due": "15.00"},
-        {"id": partly.id, "nozzle": 2, "amount": "80.20", "due": "30.20"}]
+        {"id": unpaid.id, "number": unpaid.number, "nozzle": 1, "amount": "15.00",
+         "due": "15.00"},
+        {"id": partly.id, "number": partly.number, "nozzle": 2, "amount": "80.20",
+         "due": "30.20"}]
     assert report["totals"] == {"volume": "52.00", "amount": "395.20", "paid": "350.00",
                                 "due": "45.20"}
     assert report["counts"] == {"sales": 3, "paid": 1, "unpaid": 2, "mismatches": 0}
@@ -130,8 +132,8 @@ def test_a_sale_after_the_close_belongs_to_the_next_shift(
     late, _ = store.record_sale(pump.fill("3.00", "22.50"))
     closed, _, _ = store.close_shift(closed_by="boss", grades=GRADES)
     assert closed.id == 2 and closed.report is not None
-    assert closed.report["unpaid"] == [{"id": late.id, "nozzle": 1, "amount": "22.50",
-                                        "due": "22.50"}]
+    assert closed.report["unpaid"] == [{"id": late.id, "number": late.number, "nozzle": 1,
+                                        "amount": "22.50", "due": "22.50"}]
     assert closed.report["nozzles"][0]["open"]["volume_total"] == "10001.00"
     assert closed.report["nozzles"][0]["difference"] == {"volume": "0.00", "amount": "0.00"}
     first = store.shift_report(1, grades=GRADES)
