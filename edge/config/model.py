@@ -83,8 +83,6 @@ class Grade:
     where: str = field(default="", compare=False, repr=False)  # its place in the file
     # A change of more than this (percent, either way) needs a second confirmation and a reason.
     price_band_percent: Decimal = Decimal(15)
-    # A change of more than this (percent, either way) needs a second confirmation and a reason.
-    price_band_percent: Decimal = Decimal(15)
 
 
 @dataclass(frozen=True)
