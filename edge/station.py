@@ -211,8 +211,12 @@ class Station:
                         Announcer.for_station(cfg.voice, cfg, self.ledger, clock=self.clock,
                                               services=services))
                 if cfg.sync is not None:
-                    # Entered last, left first: the link says "offline" before the rest stops.
-                    self.link = await stack.enter_async_context(self._cloud_link(cfg.sync))
+                    # Entered last, left first: the link says "offline" before the rest stops,
+                    # while its connection still runs; then its service is stopped. A link that
+                    # dies is restarted in place (a peripheral service): sales go on.
+                    link = await stack.enter_async_context(self._cloud_link(cfg.sync))
+                    stack.push_async_callback(services.peripheral("cloud-link", link.wait).stop)
+                    self.link = link
                 await self._serve()
         finally:
             if hasattr(self, "ledger"):

@@ -124,8 +124,8 @@ class CloudLink:
         self._replies: deque[bytes] = deque(maxlen=REPLY_QUEUE)
         self._reply_ready = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._group: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self._entered = False
         self._client: aiomqtt.Client | None = None
         self._failures = 0  # connection attempts failed in a row
 
@@ -212,32 +212,49 @@ class CloudLink:
     # --- lifetime
 
     async def __aenter__(self) -> Self:
-        if self._group is not None:
+        """Starts the link: one task that owns its task group (the connection loop, reconnects
+        included, and the command worker), as aiomqtt's client does; an error inside it never
+        reaches the task that entered the link (``wait`` surfaces it)."""
+        if self._entered:
             raise RuntimeError("the cloud link is already running")
+        self._entered = True
         self._loop = asyncio.get_running_loop()
-        group = asyncio.TaskGroup()
-        await group.__aenter__()
-        self._group = group
-        self._tasks = [
-            group.create_task(self._connection_loop(), name=f"cloud link {self.broker}"),
-            group.create_task(self._command_worker(), name="cloud commands"),
-        ]
+        self._start()
         return self
+
+    def _start(self) -> None:
+        assert self._loop is not None
+        self._runner = self._loop.create_task(self._run(), name=f"cloud link {self.broker}")
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._connection_loop(), name=f"cloud link {self.broker}")
+            group.create_task(self._command_worker(), name="cloud commands")
+
+    async def wait(self) -> None:
+        """Until the link stops; raises what killed it. Called again after it died, it starts
+        the link again (the station's supervisor restarts a dead link so, with a backoff)."""
+        if not self._entered:
+            raise RuntimeError("enter the cloud link first")
+        if self._runner is None or self._runner.done():
+            self._start()
+        assert self._runner is not None
+        await asyncio.shield(self._runner)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         """Says offline (retained) while still connected, then disconnects cleanly, so the
         broker drops the will: the cloud sees one orderly offline, not a crash."""
-        group, self._group = self._group, None
-        if group is None:
+        if not self._entered:
             return
+        self._entered = False
         try:
             await self._say_offline()
         finally:
-            for task in self._tasks:
-                task.cancel()
-            await group.__aexit__(None, None, None)
-            self._tasks = []
+            runner, self._runner = self._runner, None
+            if runner is not None:
+                runner.cancel()
+                await asyncio.wait([runner])
 
     async def _say_offline(self) -> None:
         client = self._client  # set from the CONNACK on, before the online status goes out
