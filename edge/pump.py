@@ -613,9 +613,13 @@ class PumpController:
         return True
 
     async def suspend(self) -> None:
+        if self.point_state is not PointState.FUELLING:
+            raise NozzleBusy(f"pump {self.number} is not fuelling: nothing to suspend")
         await self._halt(self.point.suspend, "suspend")
 
     async def resume(self) -> None:
+        if self.point_state is not PointState.SUSPENDED:
+            raise NozzleBusy(f"pump {self.number} is not suspended: nothing to resume")
         await self._halt(self.point.resume, "resume")
 
     async def _halt(self, operation: Callable[[], Awaitable[None]], what: str) -> None:

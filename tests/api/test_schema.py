@@ -39,6 +39,9 @@ OPEN = {("GET", "/api/v1/health"), ("GET", "/"), ("POST", "/api/v1/session")}
 #: a drift between the table and ``ROLE_PERMISSIONS`` shows.
 ATTENDANT_MAY = {("POST", "/api/v1/nozzles/{number}/authorize"),
                  ("POST", "/api/v1/pumps/{number}/stop"),
+                 ("POST", "/api/v1/forecourt/stop"), ("POST", "/api/v1/pumps/{number}/reset"),
+                 ("POST", "/api/v1/pumps/{number}/suspend"),
+                 ("POST", "/api/v1/pumps/{number}/resume"),
                  ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 #: Examples per operation and mode: enough to reach the validation edges, quick enough to run
