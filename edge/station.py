@@ -191,7 +191,7 @@ class Station:
                 await books.service.start(forecourt.pumps)
                 self.books = books
                 stack.push_async_callback(services.peripheral(
-                    "books", lambda: books.service.run(self.hub)).stop)
+                    "books", books.service.run).stop)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,
                                                 ledger=self.ledger, zone=self.zone)
                 self.commands.data_sources["shift"] = self.shifts.data_source

@@ -11,12 +11,13 @@ It sits beside the pump controllers through three narrow seams and never reaches
 - an observer (`PumpController.observers`): an account's sale is paid on account when
   recorded, and its held use released when the authorization ends without fuel.
 
-It also follows the hub: each `price.applied` (a pump programmed with a new price set) stores
-the pump's nozzle totals at that moment (docs/books.md, "Price periods").
+It also follows the ledger's events: each `price.applied` (a pump programmed with a new price
+set) stores the pump's nozzle totals at that moment (docs/books.md, "Price periods").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from domain.model import Authorization, Preset, Review, Sale, TotalsReading
 from domain.retry import SALE_RECORD
 from edge.config import StationConfig
 from edge.config.books import BooksConfig
-from edge.hub import EventHub
 from edge.ledger import Ledger
 from edge.pump import PumpController
 from edge.store import StoreUnavailable
@@ -41,6 +41,8 @@ from edge.store.months import Months
 
 log = logging.getLogger(__name__)
 
+FIRST_LOOK_BACK = 10_000  # events
+PRICE_POLL_SECONDS = 2.0  # how soon a price change's totals are kept (they are exact anyway)
 _ENDED_WITHOUT_SALE = frozenset({"unused", "failed", "cancelled", "expired"})
 
 
@@ -193,28 +195,34 @@ class BooksService:
 
     # ----------------------------------------------------------------- price periods
 
-    async def run(self, hub: EventHub) -> None:
-        """Runs for the daemon's life: nozzle totals at every applied price change."""
-        async with hub.subscribe() as subscription:
-            while True:
-                message = await subscription.get()
-                if message.get("type") == "price.applied" and "seq" in message:
-                    await self._price_applied(message)
+    async def run(self, poll: float = PRICE_POLL_SECONDS) -> None:
+        """Runs for the daemon's life: nozzle totals at every applied price change, read from
+        the ledger's events (from where the books left off, so a restart misses none)."""
+        after = await self.ledger.read(self.store.price_totals_mark)
+        if after is None:
+            # The books' first start on this ledger: the recent price changes (the pumps'
+            # first programming included), not years of history.
+            after = max(0, await self.ledger.read(self.ledger.store.last_seq) - FIRST_LOOK_BACK)
+        while True:
+            events = await self.ledger.read(self.ledger.store.events_since, after, 500)
+            for event in events:
+                if event.type == "price.applied":
+                    await self._price_applied(event.seq, event.ts, event.data)
+            if events:
+                after = events[-1].seq
+            if len(events) < 500:
+                await asyncio.sleep(poll)
 
-    async def _price_applied(self, message: Mapping[str, Any]) -> None:
-        data = message.get("data") or {}
-        pump_number = data.get("pump")
+    async def _price_applied(self, seq: int, at: datetime, data: Mapping[str, Any]) -> None:
         prices = data.get("prices") or {}
         try:
-            pump_cfg = self.config.pump(int(str(pump_number)))
+            pump_cfg = self.config.pump(int(str(data.get("pump"))))
         except (KeyError, TypeError, ValueError):
             return
         nozzles = {n.number: (n.grade, Decimal(str(prices.get(n.grade, "0"))))
                    for n in pump_cfg.nozzles}
-        at = datetime.fromisoformat(str(message["ts"]))
         stored = await self.ledger.write(
-            self.store.record_price_totals, seq=int(message["seq"]),
-            price_set_id=str(data.get("price_set_id")), pump=pump_cfg.number, nozzles=nozzles,
-            at=at)
+            self.store.record_price_totals, seq=seq, price_set_id=str(data.get("price_set_id")),
+            pump=pump_cfg.number, nozzles=nozzles, at=at)
         log.debug("pump %d: totals of %d nozzles kept at price set %s", pump_cfg.number, stored,
                   data.get("price_set_id"))

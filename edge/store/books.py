@@ -394,6 +394,12 @@ class BooksStore:
             return record_price_totals(conn, seq=seq, price_set_id=price_set_id, pump=pump,
                                        nozzles=nozzles, at=at)
 
+    def price_totals_mark(self) -> int | None:
+        """The seq of the newest price.applied whose totals are kept (None: none yet)."""
+        with self._db.read() as conn:
+            found = conn.execute("SELECT MAX(seq) FROM price_totals").fetchone()[0]
+            return None if found is None else int(found)
+
     def price_totals_between(self, start: datetime, end: datetime | None
                              ) -> list[dict[str, Any]]:
         with self._db.read() as conn:

@@ -381,3 +381,38 @@ async def test_a_month_closed_gives_a_stock_book_within_the_allowance(
         running.request_stop()
         await asyncio.wait_for(task, 20)
 
+
+
+async def test_a_price_change_splits_the_shift_into_price_periods(
+        sim: Simulator, station: RunningStation) -> None:
+    att = await station.client("att")
+    boss = await station.client("boss")
+    await wait_pump_state(att, 1, "idle")
+    first = await att.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "4.00"}})
+    assert first.status_code == 202, first.text
+    await fill(sim, 1)
+    await wait_sales(att, 1)
+    await wait_pump_state(att, 1, "idle")
+
+    changed = await boss.post("/api/v1/prices", json={"prices": {"92": "7.80"}})
+    assert changed.status_code == 201, changed.text
+
+    async def periods() -> list[dict[str, Any]] | None:
+        report = (await boss.get("/api/v1/shifts/current")).json()
+        found = [p for p in report["price_periods"] if p["nozzle"] == 1]
+        return found if len(found) == 2 else None
+    two: list[dict[str, Any]] = await wait_until(periods, timeout=20,
+                                                 what="the price change's totals")
+    assert two[0]["price"] == "7.50"
+    await wait_pump_state(att, 1, "idle")
+    second = await att.post("/api/v1/nozzles/1/authorize", json={"preset": {"volume": "2.00"}})
+    assert second.status_code == 202, second.text
+    await fill(sim, 2)
+    await wait_sales(att, 2)
+
+    async def valued() -> list[dict[str, Any]] | None:
+        found = await periods()
+        return found if found and found[-1]["volume"] == "2.00" else None
+    split: list[dict[str, Any]] = await wait_until(valued, timeout=20, what="the second period")
+    assert [(p["price"], p["volume"], p["amount"]) for p in split] == [
+        ("7.50", "4.00", "30.00"), ("7.80", "2.00", "15.60")]
