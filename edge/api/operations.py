@@ -287,8 +287,15 @@ def register(app: FastAPI, station: "Station", require: Require,
                            day: Annotated[date | None, Query(alias="date")] = None
                            ) -> dict[str, Any]:
         day, found = await day_sales(day)
-        return daily_report(found, day=day, zone=station.zone,
+        body = daily_report(found, day=day, zone=station.zone,
                             grade_names=grade_names()).to_api()
+        if station.books is not None:
+            # Shown apart from the sales (docs/books.md): non-sale fuel, totalizer corrections,
+            # each nozzle's litres per price period.
+            start, end = day_span(day, station.zone)
+            books = station.books.service
+            body["books"] = await books.ledger.read(books.store.day_books, start, end)
+        return body
 
     @app.get("/api/v1/reports/daily.csv", response_class=Response,
              responses={200: {"content": {"text/csv": {}}}})

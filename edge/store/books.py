@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from domain.ids import IdMaker
 from domain.model import Event, TotalsReading, rfc3339
-from edge.books.periods import Mark, periods
 from edge.store import events, ledger
 from edge.store.codec import (
     dec_key,
@@ -54,13 +53,13 @@ class BooksError(StoreError):
         self.status = status
 
 
-def _at(value: datetime | None, zone: tzinfo | None) -> str | None:
+def local_time(value: datetime | None, zone: tzinfo | None) -> str | None:
     if value is None:
         return None
     return rfc3339(value.astimezone(zone) if zone is not None else value)
 
 
-def _num(value: Decimal) -> str:
+def num_text(value: Decimal) -> str:
     return format(value, "f")
 
 
@@ -137,8 +136,9 @@ def fill_view(row: tuple[Any, ...], zone: tzinfo | None) -> dict[str, Any]:
                    "volume_after": r["totals_volume_after"],
                    "amount_before": r["totals_amount_before"],
                    "amount_after": r["totals_amount_after"]},
-        "started_at": _at(None if r["started_at"] is None else text_time(r["started_at"]), zone),
-        "ended_at": _at(text_time(r["ended_at"]), zone), "user": r["user_name"],
+        "started_at": local_time(None if r["started_at"] is None
+                                 else text_time(r["started_at"]), zone),
+        "ended_at": local_time(text_time(r["ended_at"]), zone), "user": r["user_name"],
     }  # fmt: skip
 
 
@@ -197,9 +197,30 @@ def nonsale_in_seqs(conn: sqlite3.Connection, after: int, upto: int | None,
     return [fill_view(row, zone) for row in rows]
 
 
+def tank_moves(conn: sqlite3.Connection, tank: int, nozzles: Sequence[int], after: str,
+               upto: str) -> tuple[Decimal, Decimal]:
+    """(litres out, litres in) of a tank by non-sale fills that ended in (after, upto]
+    (stored times): own use and transfers out of its nozzles, transfers into it. Self-checks
+    and returns went back into the tank: neither."""
+    out = Decimal(0)
+    if nozzles:
+        marks = ", ".join("?" * len(nozzles))
+        for (volume,) in conn.execute(
+                f"SELECT volume FROM nonsale_fills WHERE nozzle IN ({marks}) AND kind NOT IN "
+                "('self_check', 'returned') AND ended_at > ? AND ended_at <= ?",
+                (*nozzles, after, upto)):
+            out += text_dec(volume)
+    into = Decimal(0)
+    for (volume,) in conn.execute(
+            "SELECT volume FROM nonsale_fills WHERE kind = 'transfer' AND to_tank = ? AND "
+            "ended_at > ? AND ended_at <= ?", (tank, after, upto)):
+        into += text_dec(volume)
+    return out, into
+
+
 # --- totalizer corrections --------------------------------------------------------------------
 
-_CORRECTION_COLUMNS = ("id, seq, pump, nozzle, cause, before_volume, before_amount, "
+CORRECTION_COLUMNS = ("id, seq, pump, nozzle, cause, before_volume, before_amount, "
                        "after_volume, after_amount, note, user_name, created_at")
 
 
@@ -210,8 +231,8 @@ def correction_view(row: tuple[Any, ...], zone: tzinfo | None) -> dict[str, Any]
     return {"id": cid, "seq": seq, "pump": pump, "nozzle": nozzle, "cause": cause,
             "before": {"volume_total": bv, "amount_total": ba},
             "after": {"volume_total": av, "amount_total": aa},
-            "jump": {"volume": _num(jump_v), "amount": _num(jump_a)},
-            "note": note, "user": user, "created_at": _at(text_time(created), zone)}
+            "jump": {"volume": num_text(jump_v), "amount": num_text(jump_a)},
+            "note": note, "user": user, "created_at": local_time(text_time(created), zone)}
 
 
 def record_correction(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, pump: int,
@@ -226,7 +247,7 @@ def record_correction(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, 
     cid = ids.new(now)
     seq = events.next_seq(conn)
     conn.execute(
-        f"INSERT INTO totals_corrections ({_CORRECTION_COLUMNS}) VALUES "
+        f"INSERT INTO totals_corrections ({CORRECTION_COLUMNS}) VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (cid, seq, pump, nozzle, cause, dec_text(before[0]), dec_text(before[1]),
          dec_text(after[0]), dec_text(after[1]), note, user, time_text(now)),
@@ -235,7 +256,7 @@ def record_correction(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, 
     if last is None or (last.volume_total, last.amount_total) != after:
         ledger.record_totals(conn, TotalsReading(pump, nozzle, after[0], after[1], now,
                                                  "correction"))
-    row = conn.execute(f"SELECT {_CORRECTION_COLUMNS} FROM totals_corrections WHERE id = ?",
+    row = conn.execute(f"SELECT {CORRECTION_COLUMNS} FROM totals_corrections WHERE id = ?",
                        (cid,)).fetchone()
     view = correction_view(row, zone)
     events.insert(conn, Event(seq=seq, id=ids.new(now), type="totals.corrected", ts=now,
@@ -245,66 +266,28 @@ def record_correction(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, 
 
 def corrections_in_seqs(conn: sqlite3.Connection, after: int, upto: int | None,
                         zone: tzinfo | None) -> list[dict[str, Any]]:
-    rows = conn.execute(f"SELECT {_CORRECTION_COLUMNS} FROM totals_corrections WHERE seq > ? "
+    rows = conn.execute(f"SELECT {CORRECTION_COLUMNS} FROM totals_corrections WHERE seq > ? "
                         "AND seq <= ? ORDER BY seq", (after, upto if upto is not None else 2**62))
     return [correction_view(row, zone) for row in rows]
 
 
 def corrections(conn: sqlite3.Connection, limit: int, zone: tzinfo | None) -> list[dict[str, Any]]:
-    rows = conn.execute(f"SELECT {_CORRECTION_COLUMNS} FROM totals_corrections ORDER BY seq DESC "
+    rows = conn.execute(f"SELECT {CORRECTION_COLUMNS} FROM totals_corrections ORDER BY seq DESC "
                         "LIMIT ?", (limit,))
     return [correction_view(row, zone) for row in rows]
 
 
-# --- what a shift owns besides its sales -------------------------------------------------------
-
-
-def shift_extras(conn: sqlite3.Connection, after: int, upto: int | None,
-                 zone: tzinfo | None) -> dict[str, Any]:
-    """The non-sale fills and totalizer corrections of the seqs (after, upto], and by nozzle
-    the litres and yuan they moved the totalizers by (the shift report's `unsold`)."""
-    fills = nonsale_in_seqs(conn, after, upto, zone)
-    jumps = corrections_in_seqs(conn, after, upto, zone)
-    by_nozzle: dict[int, list[Decimal]] = {}
-    for fill in fills:
-        moved = by_nozzle.setdefault(fill["nozzle"], [Decimal(0)] * 4)
-        moved[0] += Decimal(fill["volume"])
-        moved[1] += Decimal(fill["amount"])
-    for jump in jumps:
-        moved = by_nozzle.setdefault(jump["nozzle"], [Decimal(0)] * 4)
-        moved[2] += Decimal(jump["jump"]["volume"])
-        moved[3] += Decimal(jump["jump"]["amount"])
-    return {"nonsale": fills, "corrections": jumps, "by_nozzle": by_nozzle}
+# --- the reports' books (edge/store/book_reports.py) -------------------------------------------
 
 
 def shift_books(conn: sqlite3.Connection, *, after: int, upto: int | None,
                 opening: Mapping[int, TotalsReading], closing: Mapping[int, TotalsReading],
                 zone: tzinfo | None) -> dict[str, Any]:
-    """What the shift report shows besides sales: the shift's non-sale fills and totalizer
-    corrections (`shift_extras`), and each nozzle's litres per price period."""
-    found = shift_extras(conn, after, upto, zone)
-    by_period: list[dict[str, Any]] = []
-    for nozzle, first in sorted(opening.items()):
-        last = closing.get(nozzle)
-        if last is None:
-            continue
-        rows = conn.execute(
-            "SELECT price, volume_total, read_at FROM price_totals WHERE nozzle = ? AND "
-            "read_at > ? AND read_at <= ? ORDER BY read_at, id",
-            (nozzle, time_text(first.read_at), time_text(last.read_at))).fetchall()
-        before = conn.execute(
-            "SELECT price FROM price_totals WHERE nozzle = ? AND read_at <= ? "
-            "ORDER BY read_at DESC, id DESC LIMIT 1",
-            (nozzle, time_text(first.read_at))).fetchone()
-        changes = [Mark(text_time(at), text_dec(volume), text_dec(price))
-                   for price, volume, at in rows]
-        start = Mark(first.read_at, first.volume_total,
-                     None if before is None else text_dec(before[0]))
-        for period in periods(start, changes, Mark(last.read_at, last.volume_total, None)):
-            by_period.append({"nozzle": nozzle, **period, "from": _at(period["from"], zone),
-                              "to": _at(period["to"], zone)})
-    found["price_periods"] = by_period
-    return found
+    """What the shift report shows besides sales (edge/store/shifts.py asks here)."""
+    from edge.store import book_reports
+
+    return book_reports.shift_books(conn, after=after, upto=upto, opening=opening,
+                                    closing=closing, zone=zone)
 
 
 # --- nozzle totals at price changes -----------------------------------------------------------
@@ -394,6 +377,12 @@ class BooksStore:
             return record_price_totals(conn, seq=seq, price_set_id=price_set_id, pump=pump,
                                        nozzles=nozzles, at=at)
 
+    def day_books(self, start: datetime, end: datetime) -> dict[str, Any]:
+        from edge.store import book_reports
+
+        with self._db.read() as conn:
+            return book_reports.day_books(conn, start, end, self.zone)
+
     def price_totals_mark(self) -> int | None:
         """The seq of the newest price.applied whose totals are kept (None: none yet)."""
         with self._db.read() as conn:
@@ -410,4 +399,4 @@ class BooksStore:
 
 
 __all__ = ["CORRECTION_CAUSES", "NONSALE_KINDS", "BooksError", "BooksStore", "NonSaleFill",
-           "NonSaleRequest", "opt_dec_text", "shift_extras"]
+           "NonSaleRequest", "opt_dec_text", "shift_books"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from domain.ids import IdMaker
 from domain.model import Event, decimal_str, rfc3339
-from edge.store import events
+from edge.store import books, events
 from edge.store.codec import (
     dec_text,
     dump_json,
@@ -403,6 +403,11 @@ def close_day(
         f"SELECT volume FROM sales WHERE nozzle IN ({marks}) AND ended_at > ? AND ended_at <= ?",
         (*nozzles, *window),
     )) if nozzles else Decimal(0)  # fmt: skip
+    # Fuel that left the tank through its nozzles without a sale (own use, a transfer out) is
+    # drawn like a sale; a transfer in is delivered (docs/books.md). Self-checks went back in.
+    drawn, transferred_in = books.tank_moves(conn, reading.tank, nozzles, *window)
+    sold += drawn
+    delivered += transferred_in
     rec = Reconciliation(
         tank=reading.tank, day=day, grade=reading.grade, opening_at=start.read_at,
         closing_at=reading.read_at, opening_l=start.volume_l, deliveries_l=delivered,

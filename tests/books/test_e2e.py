@@ -181,6 +181,10 @@ async def test_a_20_litre_self_check_returned_leaves_no_shortage(
     assert fills[0]["kind"] == "self_check" and fills[0]["volume"] == "20.00"
     assert fills[0]["witnesses"] == ["李站长"]
 
+    # The day's report shows it apart from the sales.
+    daily = (await att.get("/api/v1/reports/daily")).json()
+    assert daily["books"]["nonsale_by_kind"] == {"self_check": "20.00"}
+
     # No sale, no payment: the only sale is the 5 L one.
     all_sales = (await att.get("/api/v1/sales")).json()["sales"]
     assert [s["volume"] for s in all_sales] == ["5.00"]
