@@ -71,8 +71,11 @@ def _account(conn: sqlite3.Connection, account_id: str) -> dict[str, Any] | None
 def upsert(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, account_id: str,
            name: str, cards: Sequence[str], plates: Sequence[str], limits: Limits,
            source: str) -> dict[str, Any]:
-    wanted = [("card", normalize("card", c)) for c in cards] + [
-        ("plate", normalize("plate", p)) for p in plates]
+    # The same plate typed twice ("新A 123", "新a123") is one plate.
+    wanted = sorted({("card", normalize("card", c)) for c in cards} | {
+        ("plate", normalize("plate", p)) for p in plates})
+    if any(not value for _, value in wanted):
+        raise BooksError("invalid_identifier", "a card or plate must not be empty", 422)
     for kind, value in wanted:
         owner = conn.execute("SELECT account_id FROM credit_identifiers WHERE kind = ? AND "
                              "value = ?", (kind, value)).fetchone()
