@@ -252,9 +252,12 @@ class DartFuellingPoint:
         elif isinstance(event, PumpRestarted):
             # TX# 0: power-cycled; prices and any authorization are gone.
             self._status = None
-            self._fill_logical = None
-            if self._announced:
-                self._emit(PointRestarted(self.pump))
+            self._restarted()
+
+    def _restarted(self) -> None:
+        self._fill_logical = None
+        if self._announced:
+            self._emit(PointRestarted(self.pump))
 
     def _went_offline(self, reason: str) -> None:
         self._link = False
@@ -289,6 +292,11 @@ class DartFuellingPoint:
     def _apply(self, reply: Reply) -> None:
         if isinstance(reply, DC1):
             previous, self._status = self._status, reply.status
+            if reply.status is PumpStatus.NOT_PROGRAMMED and previous not in (
+                    None, PumpStatus.NOT_PROGRAMMED):
+                # Its prices are gone: it restarted, though its TX# did not say so (a pump that
+                # lost power right after TX# F sends 0, which the line reads as the F->0 wrap).
+                self._restarted()
             if reply.status in _ENDED and previous in _FLOWING and self._announced:
                 # The nozzle of this filling is fixed now: the next customer may lift another
                 # one before the sale is read. The end is told before the state it leads to.
