@@ -257,6 +257,24 @@ def register(app: FastAPI, station: "Station", require: Require,
                             "this station has no [printer] section in its config")
         return dict(printed)
 
+    @app.get("/api/v1/deliveries/detected")
+    async def detected(_: Annotated[Session, require(Permission.READ)],
+                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+        """Deliveries the gauges found, newest first, each with the receipt received for it
+        (null: the paperwork is still to do)."""
+        books = ready()
+        found = await books.service.ledger.read(station.store.deliveries, limit=limit)
+        receipts = {r["delivery_id"]: r["id"] for r in await books.service.ledger.read(
+            books.service.deliveries.receipts, 500) if r["delivery_id"] and
+            r["status"] != "cancelled"}
+        zone = station.zone
+        return {"deliveries": [{
+            "delivery_id": d.id, "tank": d.tank, "grade": d.grade,
+            "volume_l": format(d.volume_l, "f"),
+            "started_at": d.started_at.astimezone(zone).isoformat(),
+            "ended_at": d.ended_at.astimezone(zone).isoformat(),
+            "receipt_id": receipts.get(d.id)} for d in found]}
+
     # ------------------------------------------------------------- non-sale fills
 
     @app.post("/api/v1/nozzles/{number}/nonsale", status_code=202)
@@ -353,7 +371,7 @@ def register(app: FastAPI, station: "Station", require: Require,
         for tank, closing in body.closing.items():
             if not tank.isdigit():
                 raise api_error(422, "invalid_request", f"closing: {tank!r} is not a tank number")
-            entered[int(tank)] = Decimal(closing.volume_l)
+            entered[int(tank)] = (Decimal(closing.volume_l), closing.reason)
         try:
             return dict(await books.closing.close(month, user=session.user, entered=entered))
         except BooksError as exc:

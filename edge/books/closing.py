@@ -37,15 +37,19 @@ class Closing:
             raise BooksError("invalid_month", str(exc), 422) from None
         return month_span(first, self.books.zone)
 
-    def _make(self, month: str, start: Any, end: Any
+    def _make(self, month: str, start: Any, end: Any, reasons: Mapping[int, str] | None = None
               ) -> Callable[[list[TankMonth]], dict[str, Any]]:
         settings = self.books.settings
 
         def make(tanks: list[TankMonth]) -> dict[str, Any]:
-            return report(month, tanks, allowances=settings.allowances,
+            body = report(month, tanks, allowances=settings.allowances,
                           default_allowance=settings.loss_allowance_percent,
                           grade_names=self.books.grade_names, start=rfc3339(start),
                           end=rfc3339(end))
+            for line in body["tanks"]:
+                # A closing stock entered by hand says why (the gauge was off, a dipstick).
+                line["closing_reason"] = (reasons or {}).get(line["tank"])
+            return body
         return make
 
     async def month(self, month: str, entered: Mapping[int, Decimal] | None = None
@@ -59,15 +63,22 @@ class Closing:
                                              self.tanks, dict(entered or {}))
         return {**self._make(month, start, end)(tanks), "status": "open"}
 
-    async def close(self, month: str, *, user: str, entered: Mapping[int, Decimal]
-                    ) -> dict[str, Any]:
+    async def close(self, month: str, *, user: str,
+                    entered: Mapping[int, tuple[Decimal, str]]) -> dict[str, Any]:
+        """`entered`: by tank, a measured closing stock and why it was entered by hand."""
         if not self.tanks:
             raise BooksError("no_tanks", "the station has no [[tanks]]: there is no stock to "
                              "close", 409)
+        unknown = sorted(set(entered) - {t.tank for t in self.tanks})
+        if unknown:
+            raise BooksError("unknown_tank", f"there is no tank {unknown[0]}", 422)
         start, end = self._span(month)
         body = await self.books.ledger.write(
             self.books.months.close, month, start=start, end=end, tanks=self.tanks,
-            entered=dict(entered), make_report=self._make(month, start, end), user=user)
+            entered={tank: volume for tank, (volume, _) in entered.items()},
+            make_report=self._make(month, start, end,
+                                   {tank: why for tank, (_, why) in entered.items()}),
+            user=user)
         await self.books.ledger.publish_new()
         body = {**body, "status": "closed"}
         service = self.receipts()

@@ -143,6 +143,9 @@ async def test_delivery_beyond_the_threshold_ends_in_the_outcome_and_a_slip(
     assert "卸油验收单" in joined and "超耗由司机赔付" in joined
     assert "TD-20261204-001" in joined and "张师傅" in joined and "50.00" in joined
 
+    detected = await boss.get("/api/v1/deliveries/detected")
+    assert detected.status_code == 200 and detected.json()["deliveries"] == []
+
     # Received: the nozzles sell again, and the cloud's event is in the ledger.
     again = await att.post("/api/v1/nozzles/1/authorize", json={})
     assert again.status_code == 202, again.text
@@ -356,8 +359,15 @@ async def test_a_month_closed_gives_a_stock_book_within_the_allowance(
     try:
         client = await RunningStation(running, path,
                                       f"http://127.0.0.1:{running.port}").client("boss")
-        closed = await client.post("/api/v1/books/months/2026-10/close", json={})
+        unknown = await client.post("/api/v1/books/months/2026-10/close", json={
+            "closing": {"9": {"volume_l": "100", "reason": "量油尺"}}})
+        assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_tank"
+        closed = await client.post("/api/v1/books/months/2026-10/close", json={
+            "closing": {"2": {"volume_l": "0.00", "reason": "液位仪离线，量油尺实测"}}})
         assert closed.status_code == 200, closed.text
+        dipped = next(line for line in closed.json()["tanks"] if line["tank"] == 2)
+        assert (dipped["closing_source"], dipped["closing_reason"]) == (
+            "entered", "液位仪离线，量油尺实测")
         body = closed.json()
         tank = next(line for line in body["tanks"] if line["tank"] == 1)
         assert tank["opening_l"] == "10000.00" and tank["received_l"] == "9980.00"
