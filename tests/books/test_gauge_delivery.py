@@ -41,7 +41,9 @@ async def test_a_delivery_detected_by_the_gauge_is_received_with_its_readings(
                 found = (await boss.get("/api/v1/tanks")).json()["tanks"]
                 tank = next(t for t in found if t["number"] == 1)
                 return tank if tank["volume_l"] is not None else None
-            await wait_until(tank_1, timeout=20, what="tank 1's first reading")
+            first: dict[str, Any] = await wait_until(tank_1, timeout=20,
+                                                     what="tank 1's first reading")
+            assert first["temperature_c"] is not None
 
             bill = {"number": "TD-9", "volume_l": "5000", "density20": "737.5",
                     "temperature_c": "15.0", "truck": "新A99999", "seals": ["S1"]}
@@ -58,7 +60,9 @@ async def test_a_delivery_detected_by_the_gauge_is_received_with_its_readings(
             async def risen() -> dict[str, Any] | None:
                 tank = await tank_1()
                 return tank if tank and Decimal(tank["volume_l"]) >= 15000 else None
-            await wait_until(risen, timeout=20, what="the delivery in the tank")
+            full: dict[str, Any] = await wait_until(risen, timeout=20,
+                                                    what="the delivery in the tank")
+            assert full["grade"] == "92"
 
             done = await boss.post(f"/api/v1/deliveries/receipts/{receipt['id']}/receive",
                                    json={"driver": "张师傅", "receiver": "李站长"})
