@@ -95,18 +95,12 @@ class BooksService:
                 self.paused[nozzle] = receipt["id"]
         active = await self.ledger.read(self.ledger.store.active_authorizations)
         for auth in active:
-            request = await self.ledger.read(self._request, auth.id)
-            if request:
+            if await self.ledger.read(self.store.has_nonsale_request, auth.id):
                 self._nonsale.add(auth.id)
         for pump in pumps.values():
             pump.gate = self
             pump.nonsale = self
             pump.observers.append(self)
-
-    def _request(self, auth_id: str) -> bool:
-        with self.store._db.read() as conn:
-            from edge.store.books import nonsale_request
-            return nonsale_request(conn, auth_id) is not None
 
     # ----------------------------------------------------------------- the gate
 

@@ -270,49 +270,48 @@ def statement(conn: sqlite3.Connection, account_id: str, start: datetime, end: d
 
 
 class Accounts:
+    """Credit accounts' reads and writes, each in one transaction of the station's store."""
+
     def __init__(self, books: BooksStore) -> None:
         self.books = books
-        self._db = books._db
+        self.store = books.store
 
     def upsert(self, **kwargs: Any) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return upsert(conn, self.books.ids, self._db.now(), **kwargs)
+        return self.store.write_with(lambda conn, now: upsert(
+            conn, self.books.ids, now, **kwargs))
 
     def set_blocked(self, account_id: str, *, blocked: bool, reason: str | None
                     ) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return set_blocked(conn, self.books.ids, self._db.now(), account_id,
-                               blocked=blocked, reason=reason)
+        return self.store.write_with(lambda conn, now: set_blocked(
+            conn, self.books.ids, now, account_id, blocked=blocked, reason=reason))
 
     def get(self, account_id: str) -> dict[str, Any] | None:
-        with self._db.read() as conn:
-            return _account(conn, account_id)
+        return self.store.read_with(_account, account_id)
 
     def all(self) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             ids = [r[0] for r in conn.execute("SELECT id FROM credit_accounts ORDER BY id")]
             return [a for a in (_account(conn, i) for i in ids) if a is not None]
+        return self.store.read_with(read)
 
     def hold(self, **kwargs: Any) -> tuple[str, Preset]:
-        with self._db.write() as conn:
-            return hold(conn, self.books.ids, self._db.now(), **kwargs)
+        return self.store.write_with(lambda conn, now: hold(
+            conn, self.books.ids, now, **kwargs))
 
     def bind(self, use_id: str, auth_id: str) -> None:
-        with self._db.write() as conn:
-            bind(conn, self._db.now(), use_id, auth_id)
+        self.store.write_with(bind, use_id, auth_id)
 
     def release(self, *, use_id: str | None = None, auth_id: str | None = None) -> None:
-        with self._db.write() as conn:
-            release(conn, self._db.now(), use_id=use_id, auth_id=auth_id)
+        self.store.write_with(lambda conn, now: release(
+            conn, now, use_id=use_id, auth_id=auth_id))
 
     def sold(self, **kwargs: Any) -> dict[str, Any] | None:
-        with self._db.write() as conn:
-            return sold(conn, self.books.ids, self._db.now(), **kwargs)
+        return self.store.write_with(lambda conn, now: sold(
+            conn, self.books.ids, now, **kwargs))
 
     def statement(self, account_id: str, start: datetime, end: datetime
                   ) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return statement(conn, account_id, start, end)
+        return self.store.read_with(statement, account_id, start, end)
 
 
 __all__ = ["IDENTIFIER_KINDS", "Accounts", "Event", "Limits", "normalize"]

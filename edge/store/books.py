@@ -6,8 +6,8 @@ moves a nozzle's totalizers, with the totals reading the next sale starts from, 
 is no sale never shows up as a discrepancy of the next sale. A non-sale fill is identified like
 a sale, by the volume totalizer after it: recorded twice, it is one row.
 
-`BooksStore` wraps the station's `Store` (one connection, one lock: edge/store/db.py), as the
-archive does.
+`BooksStore` (and `Deliveries`, `Months`, `Accounts` beside it) runs each read and write in
+one transaction of the station's `Store` through its `read_with`/`write_with`.
 """
 
 from __future__ import annotations
@@ -329,73 +329,65 @@ def price_totals_between(conn: sqlite3.Connection, start: datetime, end: datetim
 
 
 class BooksStore:
-    """The books' reads and writes, each in one transaction of the station's store."""
+    """The books' reads and writes, each in one transaction of the station's store (its
+    `read_with`/`write_with`: one connection, one lock, edge/store/db.py)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._db = store._db  # the store's one connection and lock (as archive.py)
         self.ids = IdMaker()
 
     @property
     def zone(self) -> tzinfo | None:
         return self.store.zone
 
-    def now(self) -> datetime:
-        return self._db.now()
-
     def save_nonsale_request(self, request: NonSaleRequest) -> None:
-        with self._db.write() as conn:
-            save_nonsale_request(conn, self._db.now(), request)
+        self.store.write_with(save_nonsale_request, request)
+
+    def has_nonsale_request(self, auth_id: str) -> bool:
+        return self.store.read_with(nonsale_request, auth_id) is not None
 
     def record_nonsale(self, fill: NonSaleFill) -> tuple[dict[str, Any], bool]:
-        with self._db.write() as conn:
-            return record_nonsale(conn, self.ids, self._db.now(), fill, self.zone)
+        return self.store.write_with(
+            lambda conn, now: record_nonsale(conn, self.ids, now, fill, self.zone))
 
     def nonsale_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return nonsale_between(conn, start, end, self.zone)
+        return self.store.read_with(nonsale_between, start, end, self.zone)
 
     def nonsale_in_seqs(self, after: int, upto: int | None) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return nonsale_in_seqs(conn, after, upto, self.zone)
+        return self.store.read_with(nonsale_in_seqs, after, upto, self.zone)
 
     def record_correction(self, *, pump: int, nozzle: int, cause: str,
                           before: tuple[Decimal, Decimal], after: tuple[Decimal, Decimal],
                           note: str, user: str) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return record_correction(conn, self.ids, self._db.now(), pump=pump, nozzle=nozzle,
-                                     cause=cause, before=before, after=after, note=note,
-                                     user=user, zone=self.zone)
+        return self.store.write_with(lambda conn, now: record_correction(
+            conn, self.ids, now, pump=pump, nozzle=nozzle, cause=cause, before=before,
+            after=after, note=note, user=user, zone=self.zone))
 
     def corrections(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return corrections(conn, limit, self.zone)
+        return self.store.read_with(corrections, limit, self.zone)
 
     def record_price_totals(self, *, seq: int, price_set_id: str, pump: int,
                             nozzles: Mapping[int, tuple[str, Decimal]], at: datetime) -> int:
-        with self._db.write() as conn:
-            return record_price_totals(conn, seq=seq, price_set_id=price_set_id, pump=pump,
-                                       nozzles=nozzles, at=at)
+        return self.store.write_with(lambda conn, _now: record_price_totals(
+            conn, seq=seq, price_set_id=price_set_id, pump=pump, nozzles=nozzles, at=at))
 
     def day_books(self, start: datetime, end: datetime) -> dict[str, Any]:
         from edge.store import book_reports
 
-        with self._db.read() as conn:
-            return book_reports.day_books(conn, start, end, self.zone)
+        return self.store.read_with(book_reports.day_books, start, end, self.zone)
 
     def price_totals_mark(self) -> int | None:
         """The seq of the newest price.applied whose totals are kept (None: none yet)."""
-        with self._db.read() as conn:
-            found = conn.execute("SELECT MAX(seq) FROM price_totals").fetchone()[0]
-            return None if found is None else int(found)
+        return self.store.read_with(price_totals_mark)
 
     def price_totals_between(self, start: datetime, end: datetime | None
                              ) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return price_totals_between(conn, start, end)
+        return self.store.read_with(price_totals_between, start, end)
 
-    def events_since(self, seq: int, limit: int = 500) -> list[Event]:
-        return self.store.events_since(seq, limit)
+
+def price_totals_mark(conn: sqlite3.Connection) -> int | None:
+    found = conn.execute("SELECT MAX(seq) FROM price_totals").fetchone()[0]
+    return None if found is None else int(found)
 
 
 __all__ = ["CORRECTION_CAUSES", "NONSALE_KINDS", "BooksError", "BooksStore", "NonSaleFill",

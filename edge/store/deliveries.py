@@ -160,33 +160,29 @@ def received_between(conn: sqlite3.Connection, start: datetime, end: datetime
 
 
 class Deliveries:
-    """The receipts' reads and writes on the books' store."""
+    """The receipts' reads and writes, each in one transaction of the station's store."""
 
     def __init__(self, books: BooksStore) -> None:
         self.books = books
-        self._db = books._db
+        self.store = books.store
 
     def open_receipt(self, **kwargs: Any) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return open_receipt(conn, self.books.ids, self._db.now(), zone=self.books.zone,
-                                **kwargs)
+        return self.store.write_with(lambda conn, now: open_receipt(
+            conn, self.books.ids, now, zone=self.books.zone, **kwargs))
 
     def receive(self, receipt_id: str, **kwargs: Any) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return receive(conn, self.books.ids, self._db.now(), receipt_id,
-                           zone=self.books.zone, **kwargs)
+        return self.store.write_with(lambda conn, now: receive(
+            conn, self.books.ids, now, receipt_id, zone=self.books.zone, **kwargs))
 
     def cancel(self, receipt_id: str, *, note: str) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return cancel(conn, self._db.now(), receipt_id, note=note, zone=self.books.zone)
+        return self.store.write_with(lambda conn, now: cancel(
+            conn, now, receipt_id, note=note, zone=self.books.zone))
 
     def get(self, receipt_id: str) -> dict[str, Any] | None:
-        with self._db.read() as conn:
-            return get(conn, receipt_id, self.books.zone)
+        return self.store.read_with(get, receipt_id, self.books.zone)
 
     def receipts(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return receipts(conn, limit, self.books.zone, status)
+        return self.store.read_with(receipts, limit, self.books.zone, status)
 
     def open_for_tanks(self) -> dict[int, dict[str, Any]]:
         return {r["tank"]: r for r in self.receipts(100, "open")}

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -203,42 +203,33 @@ def adjustments(conn: sqlite3.Connection, month: str | None) -> list[dict[str, A
 
 
 class Months:
+    """Month closes' reads and writes, each in one transaction of the station's store."""
+
     def __init__(self, books: BooksStore) -> None:
         self.books = books
-        self._db = books._db
+        self.store = books.store
 
     def gather(self, month: str, start: datetime, end: datetime, tanks: Sequence[TankBook],
                entered: dict[int, Decimal]) -> list[TankMonth]:
-        with self._db.read() as conn:
-            return gather(conn, month, start, end, tanks, entered)
+        return self.store.read_with(gather, month, start, end, tanks, entered)
 
     def closed(self, month: str) -> dict[str, Any] | None:
-        with self._db.read() as conn:
-            return closed(conn, month)
+        return self.store.read_with(closed, month)
 
     def closed_months(self) -> list[str]:
-        with self._db.read() as conn:
-            return [r[0] for r in conn.execute("SELECT month FROM month_closes ORDER BY month")]
-
-    def check_closable(self, month: str, end: datetime) -> None:
-        with self._db.read() as conn:
-            check_closable(conn, month, self._db.now(), end)
+        return self.store.read_with(lambda conn: [
+            str(r[0]) for r in conn.execute("SELECT month FROM month_closes ORDER BY month")])
 
     def close(self, month: str, **kwargs: Any) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return close(conn, self.books.ids, self._db.now(), month, **kwargs)
+        return self.store.write_with(lambda conn, now: close(
+            conn, self.books.ids, now, month, **kwargs))
 
     def adjust(self, **kwargs: Any) -> dict[str, Any]:
-        with self._db.write() as conn:
-            return adjust(conn, self.books.ids, self._db.now(), **kwargs)
+        return self.store.write_with(lambda conn, now: adjust(
+            conn, self.books.ids, now, **kwargs))
 
     def adjustments(self, month: str | None = None) -> list[dict[str, Any]]:
-        with self._db.read() as conn:
-            return adjustments(conn, month)
-
-
-def zone_of(books: BooksStore) -> tzinfo | None:
-    return books.zone
+        return self.store.read_with(adjustments, month)
 
 
 __all__ = ["Months", "TankBook", "json"]
