@@ -248,7 +248,7 @@ async def test_a_board_swap_corrected_by_the_manager_leaves_the_shift_clean(
 
 
 async def test_over_the_daily_limit_a_credit_account_is_refused_in_chinese(
-        sim: Simulator, station: RunningStation) -> None:
+        sim: Simulator, station: RunningStation, tmp_path: Path) -> None:
     boss = await station.client("boss")
     made = await boss.post("/api/v1/accounts", json={
         "id": "FLEET-1", "name": "乌鲁木齐公交公司", "plates": ["新A 12345"],
@@ -286,6 +286,15 @@ async def test_over_the_daily_limit_a_credit_account_is_refused_in_chinese(
     assert statement["count"] == 1 and statement["sales"][0]["signer"] == "司机王五"
     csv = await boss.get("/api/v1/accounts/FLEET-1/statement.csv", params={"month": month})
     assert csv.status_code == 200 and "司机王五" in csv.text
+    printed = await boss.post("/api/v1/accounts/FLEET-1/statement/print",
+                              params={"month": month})
+    assert printed.status_code == 202, printed.text
+
+    def statement_printed() -> list[str] | None:
+        found = printed_texts(tmp_path)
+        return found if any("挂账对账单" in line for line in found) else None
+    paper: list[str] = await wait_until(statement_printed, timeout=15, what="the statement")
+    assert any("乌鲁木齐公交公司" in line for line in paper)
 
 
 def _script_month(path: Path) -> None:
