@@ -23,7 +23,7 @@ from domain.fuelling import FuellingPoint, FuellingPointError, PointEvent
 from domain.retry import PUMP_STARTUP
 
 from .config import DartLineSettings, DartPumpSettings, check_line, read_line, read_pump
-from .events import LineNoise, PumpOnline, PumpRestarted
+from .events import LineNoise, PumpOnline
 from .line import DartLine, LineStats
 from .point import DartFuellingPoint
 
@@ -136,8 +136,10 @@ class DartFuellingLine:
                 point = self._by_address.get(event.address)
                 if point is None:
                     continue
+                restarts = point.restarts
                 point.bus_event(event)
-                if isinstance(event, PumpOnline | PumpRestarted):
+                # A restart is told by TX# 0, or by a pump that lost its prices.
+                if isinstance(event, PumpOnline) or point.restarts != restarts:
                     self._bring_up(point)
 
     def _bring_up(self, point: DartFuellingPoint) -> None:

@@ -181,6 +181,7 @@ class DartFuellingPoint:
         self._amount = Decimal(0)
         self._waiters: list[_Waiter] = []
         self.probe_task: asyncio.Task[None] | None = None
+        self.restarts = 0  # restarts seen; the line brings the pump up again after each
 
     # ------------------------------------------------------------------ FuellingPoint: facts
 
@@ -255,6 +256,7 @@ class DartFuellingPoint:
             self._restarted()
 
     def _restarted(self) -> None:
+        self.restarts += 1
         self._fill_logical = None
         if self._announced:
             self._emit(PointRestarted(self.pump))
