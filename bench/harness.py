@@ -39,11 +39,15 @@ __all__ = [
     "Child",
     "Daemon",
     "ForecourtWatch",
+    "IfsfSimulatorProcess",
     "SimulatorProcess",
     "daemon",
     "die_with_parent",
     "forecourt_command",
     "free_port",
+    "free_udp_port",
+    "ifsf_simulator",
+    "ifsf_station_toml",
     "machine",
     "percentile",
     "revision",
@@ -67,6 +71,13 @@ class BenchError(Exception):
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_udp_port() -> int:
+    """A UDP port nobody holds on any address (an IFSF LAN's heartbeats stay in its run)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
 
 
@@ -220,6 +231,77 @@ async def simulator(
             await asyncio.sleep(0.05)
         with child.explained():
             yield SimulatorProcess(child, line.group(1), control.group(1))
+
+
+@dataclass
+class IfsfSimulatorProcess:
+    """``forecourt simulate --protocol ifsf`` in its own process, with its control API URL."""
+
+    child: Child
+    control_url: str
+
+    async def counters(self, client: httpx.AsyncClient) -> dict[str, int]:
+        """The nodes' own link counters, summed (``GET /state``): messages ``received`` from
+        the controller and ``sent`` to it, ``lost`` (one message per read), ``undelivered``
+        and ``errors``."""
+        response = await client.get(f"{self.control_url}/state")
+        response.raise_for_status()
+        total: dict[str, int] = {}
+        for node in response.json()["nodes"]:
+            for key, value in node["stats"].items():
+                total[key] = total.get(key, 0) + int(value)
+        return total
+
+
+@asynccontextmanager
+async def ifsf_simulator(folder: Path, *, nodes: int, fps: int, udp_port: int,
+                         heartbeat_interval: float, prices: str = "92=7.50,95=8.02",
+                         flow_lpm: int = 40) -> AsyncIterator[IfsfSimulatorProcess]:
+    """TQC nodes 1.1.. of ``fps`` fuelling points (nozzle 1 product 92, nozzle 2 product 95),
+    heartbeating to 127.255.255.255 on ``udp_port``; stopped when the block is left."""
+    argv = [*forecourt_command(), "simulate", "--protocol", "ifsf", "--nodes", str(nodes),
+            "--fps", str(fps), "--nozzles", "2", "--prices", prices, "--flow", str(flow_lpm),
+            "--udp-port", str(udp_port), "--heartbeat-interval", f"{heartbeat_interval:g}",
+            "--heartbeat-to", "127.255.255.255", "--control", "127.0.0.1:0"]
+    with Child(f"IFSF simulator ({nodes} nodes x {fps} FPs)", argv,
+               folder / f"simulator-ifsf-{nodes}x{fps}.log") as child:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (control := re.search(r"control API on (http://\S+)", child.log())):
+            child.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"{child.name} did not start:\n{child.log_tail()}")
+            await asyncio.sleep(0.05)
+        with child.explained():
+            yield IfsfSimulatorProcess(child, control.group(1))
+
+
+def ifsf_station_toml(*, db: Path, api_port: int, nodes: int, fps: int, udp_port: int,
+                      heartbeat_interval: int, station_id: str = "BENCH-IFSF",
+                      sections: str = "") -> str:
+    """A station of ``nodes`` x ``fps`` attendant-mode IFSF fuelling points (pump 1 is node
+    1.1 FP1, pump ``fps`` + 1 is node 1.2 FP1...), two nozzles each (92, 95) with the grades,
+    prices and product numbers of ``ifsf_simulator``; heartbeats to 127.255.255.255."""
+    out = [
+        f'[station]\nid = "{station_id}"\nname = "bench"\ntimezone = "Asia/Shanghai"\n',
+        f"[storage]\npath = {str(db)!r}\n",
+        f'[api]\nlisten = "127.0.0.1:{api_port}"\nmetrics_open = true\n',
+        sections,
+        '[[grades]]\ncode = "92"\nname = "92号汽油"\nprice = "7.50"\n',
+        '[[grades]]\ncode = "95"\nname = "95号汽油"\nprice = "8.02"\n',
+        f'[[lines]]\nid = "lan1"\nprotocol = "ifsf"\nnode = 1\nudp_port = {udp_port}\n'
+        f"heartbeat_interval_seconds = {heartbeat_interval}\n"
+        f'heartbeat_to = "127.255.255.255"\nlisten = "127.0.0.1:0"\n',
+        '[[lines.products]]\ngrade = "92"\nnumber = 92\n',
+        '[[lines.products]]\ngrade = "95"\nnumber = 95\n',
+    ]
+    for index in range(nodes * fps):
+        node, fp = 1 + index // fps, 1 + index % fps
+        out.append(f'[[pumps]]\nnumber = {index + 1}\nline = "lan1"\nnode = {node}\n'
+                   f'fuelling_point = {fp}\nauthorize = "attendant"\n')
+        for logical, grade in ((1, "92"), (2, "95")):
+            out.append(f"[[pumps.nozzles]]\nnumber = {2 * index + logical}\n"
+                       f'logical = {logical}\ngrade = "{grade}"\n')
+    return "\n".join(out)
 
 
 def station_toml(*, line_url: str, db: Path, api_port: int, pumps: int, baudrate: int,
