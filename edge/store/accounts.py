@@ -146,7 +146,7 @@ def _used_today(conn: sqlite3.Connection, account_id: str, day: str,
 
 def hold(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, day: date, kind: str,
          value: str, signer: str, user: str | None, nozzle: int, grade: str, grade_name: str,
-         price: Decimal, preset: Preset | None) -> tuple[str, Preset]:
+         price: Decimal, preset: Preset | None) -> tuple[str, Preset | None]:
     """Checks the account and holds a use: (use id, the preset the pump gets). Raises
     AccountRefused with the reason in Chinese."""
     account = find(conn, kind, value)
@@ -185,15 +185,17 @@ def hold(conn: sqlite3.Connection, ids: IdMaker, now: datetime, *, day: date, ki
         "nozzle, grade, allowance_amount, allowance_volume, created_at, updated_at) "
         "VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (use_id, account["id"], day.isoformat(), f"{kind}:{normalize(kind, value)}", signer,
-         user, nozzle, grade, dec_text(preset.value) if preset.kind == "amount" else None,
-         dec_text(preset.value) if preset.kind == "volume" else None, time_text(now),
+         user, nozzle, grade,
+         dec_text(preset.value) if preset is not None and preset.kind == "amount" else None,
+         dec_text(preset.value) if preset is not None and preset.kind == "volume" else None,
+         time_text(now),
          time_text(now)),
     )  # fmt: skip
     return use_id, preset
 
 
 def _within(preset: Preset | None, room_amount: Decimal | None, room_volume: Decimal | None,
-            price: Decimal, name: str) -> Preset:
+            price: Decimal, name: str) -> Preset | None:
     """The preset within what is left of the day's limits; a fill-up is preset to it."""
     cent, centilitre = Decimal("0.01"), Decimal("0.01")
     if preset is not None:
@@ -209,8 +211,7 @@ def _within(preset: Preset | None, room_amount: Decimal | None, room_volume: Dec
                                  "(the preset is beyond what is left of the daily volume)")
         return preset
     if room_amount is None and room_volume is None:
-        # No money or volume limit: a fill-up of at most what the pump's preset can hold.
-        return Preset("amount", Decimal("9999.00"))
+        return None  # no money or volume limit: a fill-up stays one
     candidates = []
     if room_amount is not None:
         candidates.append(room_amount.quantize(cent, rounding="ROUND_DOWN"))
@@ -294,7 +295,7 @@ class Accounts:
             return [a for a in (_account(conn, i) for i in ids) if a is not None]
         return self.store.read_with(read)
 
-    def hold(self, **kwargs: Any) -> tuple[str, Preset]:
+    def hold(self, **kwargs: Any) -> tuple[str, Preset | None]:
         return self.store.write_with(lambda conn, now: hold(
             conn, self.books.ids, now, **kwargs))
 

@@ -84,7 +84,7 @@ def test_an_accounts_limits_count_uses_held_and_sold(tmp_path: Path) -> None:
                         limits=Limits(amount=Decimal("100.00"), fills=3), source="local")
         day = date(2026, 11, 22)
 
-        def hold(preset: Preset | None) -> tuple[str, Preset]:
+        def hold(preset: Preset | None) -> tuple[str, Preset | None]:
             return accounts.hold(day=day, kind="plate", value="新a123", signer="王",
                                  user="att", nozzle=1, grade="92", grade_name="92号汽油",
                                  price=Decimal("7.50"), preset=preset)
@@ -103,3 +103,25 @@ def test_an_accounts_limits_count_uses_held_and_sold(tmp_path: Path) -> None:
         with pytest.raises(AccountRefused) as blocked:
             hold(None)
         assert blocked.value.code == "account_blocked" and "欠款" in blocked.value.message
+
+
+def test_without_money_limits_a_fill_up_stays_a_fill_up(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        accounts = Accounts(BooksStore(store))
+        accounts.upsert(account_id="B", name="环卫", cards=["C1"], plates=[],
+                        limits=Limits(fills=1), source="local")
+        use, preset = accounts.hold(day=date(2026, 11, 22), kind="card", value="c1",
+                                    signer="赵", user="att", nozzle=1, grade="92",
+                                    grade_name="92号汽油", price=Decimal("7.50"), preset=None)
+        assert preset is None
+        accounts.bind(use, "auth-9")
+        with pytest.raises(AccountRefused) as refused:
+            accounts.hold(day=date(2026, 11, 22), kind="card", value="C1", signer="赵",
+                          user="att", nozzle=1, grade="92", grade_name="92号汽油",
+                          price=Decimal("7.50"), preset=None)
+        assert refused.value.code == "account_daily_fills"
+        accounts.release(auth_id="auth-9")  # ended without fuel: the fill is free again
+        _, again = accounts.hold(day=date(2026, 11, 22), kind="card", value="C1", signer="赵",
+                                 user="att", nozzle=1, grade="92", grade_name="92号汽油",
+                                 price=Decimal("7.50"), preset=None)
+        assert again is None
