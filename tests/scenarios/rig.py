@@ -42,6 +42,7 @@ class Rig(Protocol):
     protocol: str
     prices: dict[int, Decimal]  # by logical nozzle, what the scenarios program
     counters_shared: bool  # the pump's firmware answers one counter for every nozzle
+    shares_link: bool  # pumps 1 and 2 are one device (one IFSF board): silent together
 
     def line(self) -> LineConfig: ...
 
@@ -64,6 +65,10 @@ class Rig(Protocol):
 
     def silence(self, pump: int, silent: bool) -> None:
         """The pump stops answering (or answers again)."""
+        ...
+
+    def power_cycle(self, pump: int) -> None:
+        """The pump loses power and comes back (a filling in progress ends where it was)."""
         ...
 
 

@@ -23,6 +23,7 @@ DECIMALS = {"milli": Decimals(volume=3, amount=2, price=3)}
 
 class DartRig:
     protocol = "dart"
+    shares_link = False
 
     def __init__(self, profile: str) -> None:
         self.profile = profile
@@ -94,6 +95,9 @@ class DartRig:
             self._sim().set_fault(ADDRESSES[pump], silent=True)
         else:
             self._sim().clear_faults(ADDRESSES[pump])
+
+    def power_cycle(self, pump: int) -> None:
+        self._sim().power_cycle(ADDRESSES[pump])
 
 
 #: Every DART firmware profile the simulator has (the full matrix runs each).

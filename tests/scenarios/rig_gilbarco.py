@@ -60,6 +60,7 @@ PROFILES: dict[str, Profile] = {
 class GilbarcoRig:
     protocol = "gilbarco"
     counters_shared = False  # a counter per hose
+    shares_link = False
 
     def __init__(self, profile: str) -> None:
         self.name = f"gilbarco/{profile}"
@@ -135,6 +136,9 @@ class GilbarcoRig:
             self._sim().set_fault(ADDRESSES[pump], silent=True)
         else:
             self._sim().clear_faults(ADDRESSES[pump])
+
+    def power_cycle(self, pump: int) -> None:
+        self._sim().power_cycle(ADDRESSES[pump])
 
 
 RIGS: dict[str, Callable[[], GilbarcoRig]] = {

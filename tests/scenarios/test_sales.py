@@ -21,13 +21,15 @@ from domain.fuelling import (
     PointEvent,
     PointOffline,
     PointOnline,
+    PointRestarted,
     PointState,
     PointUnreachable,
     StateChanged,
+    Totals,
 )
 from domain.model import Preset, TotalsReading
 from domain.units import step
-from edge.recovery import Ledgerside, plan_recovery
+from edge.recovery import Ledgerside, RecoveryPlan, plan_recovery
 from tests.scenarios.rig import Fill, Rig, Session
 
 PUMP = 1
@@ -185,7 +187,8 @@ async def test_offline_and_back(rig: Rig, session: Session) -> None:
     assert not point.online
     with pytest.raises(PointUnreachable):
         await point.authorize(frozenset({1}), None)
-    assert session.point(2).online  # the other pump is unaffected
+    if not rig.shares_link:
+        assert session.point(2).online  # the other pump is unaffected
     back = session.mark()
     rig.silence(PUMP, False)
     await session.wait(PointOnline, pump=PUMP, after=back)
@@ -210,20 +213,7 @@ async def test_a_controller_killed_mid_fill_recovers_the_sale_once(rig: Rig,
     (fill,) = rig.fills(PUMP)
     async with Session(rig) as again:
         await again.online(PUMP)
-        config = rig.pumps()[0]
-        readings = {n.number: TotalsReading(PUMP, n.number, totals[n.logical].volume,
-                                            totals[n.logical].amount or Decimal(0),
-                                            _now(), "start") for n in config.nozzles}
-
-        async def last_totals(nozzle: int) -> TotalsReading | None:
-            return readings[nozzle]
-
-        async def nothing(*_: object) -> None:
-            return None
-
-        plan = await plan_recovery(again.point(PUMP), config, Ledgerside(
-            last_totals=last_totals, last_sale=nothing, sale_by_key=nothing),
-            active=[], now=_now, tolerance_steps=1, volume_decimals=config.decimals.volume)
+        plan = await _plan_recovery(again, rig, totals)
     if rig.counters_shared:
         # Every counter answers the pump-wide sum: both nozzles moved by the filling, and a
         # filling the pump does not attribute matches both. No witness says which nozzle
@@ -234,6 +224,68 @@ async def test_a_controller_killed_mid_fill_recovers_the_sale_once(rig: Rig,
     assert [(s.logical, s.filling.volume, s.filling.amount) for s in plan.sales] == [
         (1, fill.volume, fill.amount)]
     assert plan.reviews == []
+
+
+@pytest.mark.sample
+async def test_a_pump_that_loses_power_mid_fill_sells_what_it_measured_once(
+        rig: Rig, session: Session) -> None:
+    """The pump loses power mid-fill and comes back, the filling ended where it was. Either the
+    pump tells the filling ended (the controller settles it as any other), or it tells that it
+    restarted or went away (the controller recovers it from the pump's own figures at start-up):
+    either way the fuel that left the nozzle is one sale, and the pump sells on."""
+    point = session.point(PUMP)
+    totals = {n.logical: await point.read_totals(n.logical) for n in rig.pumps()[0].nozzles}
+    await point.authorize(frozenset({1}), Preset("volume", Decimal("20.00")))
+    rig.lift(PUMP, 1)
+    await session.until(lambda: rig.dispensed(PUMP) >= Decimal("0.5"), what="fuel flowing")
+    mark = session.mark()
+    rig.power_cycle(PUMP)
+    await session.until(lambda: len(rig.fills(PUMP)) == 1, what="the filling cut short")
+    (fill,) = rig.fills(PUMP)
+    assert Decimal("0.5") <= fill.volume < Decimal("20.00")
+    told = await session.wait(PointEvent, pump=PUMP, after=mark, where=lambda e: isinstance(
+        e, FillingEnded | PointRestarted | PointOffline))
+    rig.hang(PUMP, 1)
+    if isinstance(told, FillingEnded):
+        finished = (await point.read_sales())[-1]
+        after = await point.read_totals(1)
+        _matches(finished, fill, after.volume - totals[1].volume, rig)
+        await point.clear_sale(finished)
+    else:
+        if isinstance(told, PointOffline):
+            await session.wait(PointOnline, pump=PUMP, after=mark)
+        await session.until(lambda: point.online, what="the pump back")
+        plan = await _plan_recovery(session, rig, totals)
+        if rig.counters_shared:
+            assert plan.sales == [] and sorted(r.logical for r in plan.reviews) == [1, 2]
+        else:
+            assert [(s.logical, s.filling.volume, s.filling.amount) for s in plan.sales] == [
+                (1, fill.volume, fill.amount)]
+            assert plan.reviews == []
+        for recovered in plan.sales:
+            await point.clear_sale(recovered.filling)
+    await point.set_prices(rig.prices)
+    finished, fill, delta = await _sale(session, rig, 1, Preset("volume", Decimal("1.00")))
+    _matches(finished, fill, delta, rig)
+
+
+async def _plan_recovery(session: Session, rig: Rig, totals: dict[int, Totals]) -> RecoveryPlan:
+    """What the controller's start-up would record, the ledger holding ``totals`` as the last
+    reading of each nozzle and no sale since."""
+    config = rig.pumps()[0]
+    readings = {n.number: TotalsReading(PUMP, n.number, totals[n.logical].volume,
+                                        totals[n.logical].amount or Decimal(0), _now(), "start")
+                for n in config.nozzles}
+
+    async def last_totals(nozzle: int) -> TotalsReading | None:
+        return readings[nozzle]
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    return await plan_recovery(session.point(PUMP), config, Ledgerside(
+        last_totals=last_totals, last_sale=nothing, sale_by_key=nothing),
+        active=[], now=_now, tolerance_steps=1, volume_decimals=config.decimals.volume)
 
 
 async def session_idle(rig: Rig) -> None:
