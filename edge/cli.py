@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not require the files it names (keys, passwords) to exist")
     check.set_defaults(func=cmd_check_config)
 
-    db = sub.add_parser("db", help="the station database: backup, verify, restore and archive")
+    db = sub.add_parser("db", help="the station database: backup, verify, restore, archive, "
+                       "export and inspect")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_backup = db_sub.add_parser("backup", help="online backup (SQLite backup API) to a new file")
     db_backup.add_argument("--config", required=True)
@@ -313,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "database)")
     db_archive.set_defaults(func=cmd_db_archive)
 
+    from edge.cli_db import add_db_parsers
+
+    add_db_parsers(db_sub, _load)
+
     from edge.cli_users import add_parsers as add_user_parsers
 
     add_user_parsers(sub, _load)
@@ -320,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.cli_pumps import add_parsers as add_pump_parsers
 
     add_pump_parsers(sub, _load)
+
+    from edge.cli_tls import add_parsers as add_tls_parsers
+
+    add_tls_parsers(sub)
 
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
