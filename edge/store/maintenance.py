@@ -16,6 +16,7 @@ from pathlib import Path
 
 from domain.files import create_private, private_dir
 from edge.store.archive import archived_high, archives, check_files
+from edge.store.months import verify_closes
 from edge.store.store import Store
 
 
@@ -85,6 +86,8 @@ def verify(store: Store) -> Verification:
                    f"events {first}..{high}{moved}, counter {counter}" if gapless
                    else f"{count} events between {low} and {high}, expected from {first}: "
                         "seqs are missing")
+        ok, detail = verify_closes(conn, first)
+        report.add("month closes", ok, detail)
     for found in archives(store):
         problems = check_files(found)
         report.add(f"archive {found.name}", not problems,

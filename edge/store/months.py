@@ -202,6 +202,32 @@ def adjustments(conn: sqlite3.Connection, month: str | None) -> list[dict[str, A
              "created_at": text_time(r[9])} for r in rows]
 
 
+def verify_closes(conn: sqlite3.Connection, first_live_seq: int) -> tuple[bool, str]:
+    """`db verify`'s check of the closed months: closed in order with no month left out,
+    each as its `month.closed` event says (while the event is live; an archived one is in its
+    archive's files, checked there), and the triggers that keep them immutable in place."""
+    triggers = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'month_closes'")}
+    if triggers != {"month_closes_no_update", "month_closes_no_delete"}:
+        return False, "the triggers that keep closed months immutable are missing"
+    rows = conn.execute("SELECT month, seq, report FROM month_closes ORDER BY month").fetchall()
+    expected: date | None = None
+    for month, seq, report in rows:
+        first = parse_month(month)
+        if expected is not None and first != expected:
+            return False, f"months closed out of order: {month} after {_month_text(expected)}"
+        expected = next_month(first)
+        if seq >= first_live_seq:
+            event = conn.execute("SELECT type, data FROM events WHERE seq = ?",
+                                 (seq,)).fetchone()
+            if event is None or event[0] != "month.closed" or \
+                    load_json(event[1]) != load_json(report):
+                return False, f"month {month} differs from its month.closed event {seq}"
+    if not rows:
+        return True, "no month closed yet"
+    return True, f"{len(rows)} months closed ({rows[0][0]}..{rows[-1][0]}), each as its event says"
+
+
 class Months:
     """Month closes' reads and writes, each in one transaction of the station's store."""
 

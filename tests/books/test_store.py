@@ -125,3 +125,43 @@ def test_without_money_limits_a_fill_up_stays_a_fill_up(tmp_path: Path) -> None:
                                  user="att", nozzle=1, grade="92", grade_name="92号汽油",
                                  price=Decimal("7.50"), preset=None)
         assert again is None
+
+
+def test_db_verify_checks_each_closed_month_against_its_event(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from edge.books.month import month_span, parse_month, report
+    from edge.store.maintenance import verify
+    from edge.store.months import Months, TankBook
+
+    zone = ZoneInfo("Asia/Shanghai")
+    with Store.open(tmp_path / "s.db", clock=lambda: T0 + timedelta(days=20)) as store:
+        months = Months(BooksStore(store))
+        start, end = month_span(parse_month("2026-10"), zone)
+        months.close("2026-10", start=start, end=end, tanks=[TankBook(1, "92", (1,))],
+                     entered={}, user="boss",
+                     make_report=lambda tanks: report("2026-10", tanks, allowances={},
+                                                      default_allowance=Decimal("0.3"),
+                                                      grade_names={}, start="s", end="e"))
+        found = {f.check: f for f in verify(store).findings}
+        assert found["month closes"].ok, found["month closes"].detail
+        path = store.path
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER month_closes_no_update")
+    conn.execute("UPDATE month_closes SET report = '{\"month\": \"2026-10\"}'")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        found = {f.check: f for f in verify(store).findings}
+        assert not found["month closes"].ok
+        assert "triggers" in found["month closes"].detail
+    # The trigger put back does not hide the changed month: its event still says otherwise.
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TRIGGER month_closes_no_update BEFORE UPDATE ON month_closes "
+                 "BEGIN SELECT RAISE(ABORT, 'a closed month is immutable'); END")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        found = {f.check: f for f in verify(store).findings}
+        assert not found["month closes"].ok
+        assert "differs from its month.closed event" in found["month closes"].detail
