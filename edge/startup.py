@@ -136,6 +136,16 @@ async def _write(pump: PumpController, plan: RecoveryPlan,
         nozzle = pump.by_logical[sale.logical]
         auth = _authorization_for(nozzle.number, active, used)
         pump.auth = auth
+        if auth is not None and pump.nonsale is not None and pump.nonsale.claims(auth):
+            # A self-check or own use that ended while the station was down: still no sale.
+            try:
+                await pump.nonsale.record(pump, logical=sale.logical, filling=sale.filling,
+                                          before=sale.before, after=sale.after)
+            finally:
+                pump.auth = None
+            used.add(auth.id)
+            await clear(pump, sale.filling)
+            continue
         try:
             authorized = sale.filling.authorized
             new = build_sale(pump, logical=sale.logical, filling=sale.filling,

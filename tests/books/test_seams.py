@@ -107,3 +107,19 @@ async def test_the_gate_is_asked_first_and_told_the_outcome(tmp_path: Path) -> N
             await rig.pump.authorize(1, None, source="attendant", user="li")
         assert gate.events[-2:] == ["admit 1 -", "release"]
 
+
+
+async def test_a_nonsale_fill_that_ended_while_the_station_was_down_is_still_no_sale(
+        tmp_path: Path) -> None:
+    async with _rig(tmp_path, readings={1: Decimal("1000.00"), 2: Decimal("2000.00")}) as rig:
+        auth = rig.store.create_authorization(pump=1, nozzle=1, preset=None,
+                                              source="attendant", user="li")
+        recorder = Recorder(wanted={auth.id})
+        rig.pump.nonsale = recorder
+        # The self-check ran and ended while nothing recorded it: the pump holds the filling.
+        rig.point.totals[1] += Decimal("20.00")
+        rig.point.sales.append(FinishedSale(1, Decimal("20.00"), Decimal("150.00"),
+                                            Decimal("7.50")))
+        await _ready(rig)
+        assert recorder.fills == [(1, Decimal("20.00"), Decimal("1000.00"), Decimal("1020.00"))]
+        assert rig.store.sales() == [] and rig.store.list_reviews() == []
