@@ -59,6 +59,8 @@ def _preflight(config: StationConfig, path: str) -> str | None:
 
     try:
         check_listen(config.api.host, config.api.port, f"[api] listen in {path}")
+        if config.api.redirect is not None:
+            check_listen(*config.api.redirect, f"[api] redirect_listen in {path}")
         check_database(Path(config.storage.path), f"[storage] path in {path}")
         devices = [(str(getattr(line.settings, "port", "")), f"{line.where}.port in {path}")
                    for line in config.lines]

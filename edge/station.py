@@ -231,10 +231,15 @@ class Station:
 
     async def _serve(self) -> None:
         cfg = self.config
+        tls: dict[str, Any] = {}
+        if cfg.api.tls_cert is not None and cfg.api.tls_key is not None:
+            # HTTPS by the daemon itself: PINs and tokens never cross the LAN in plain text,
+            # and the throttle sees the real client address (no proxy in between).
+            tls = {"ssl_certfile": str(cfg.api.tls_cert), "ssl_keyfile": str(cfg.api.tls_key)}
         server = _QuietServer(uvicorn.Config(
             create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
             lifespan="off", access_log=False, ws_ping_interval=20,
-            ws_max_size=cfg.api.max_request))
+            ws_max_size=cfg.api.max_request, **tls))
         services = self.services
         own = [services.critical("api", lambda: self._serve_api(server)),
                services.critical("store-probe", self.ledger.probe),
@@ -244,6 +249,8 @@ class Station:
         api = own[0]
         if self.notifier.watchdog_interval() is not None:
             own.append(services.critical("watchdog", self._watchdog))
+        if cfg.api.redirect is not None:
+            own.append(services.peripheral("http-redirect", self._serve_redirect))
         if self.link is not None:
             link = self.link
             own.append(services.peripheral("cloud-link-feed", lambda: self._feed_link(link)))
@@ -256,8 +263,9 @@ class Station:
                     return  # another critical service died first: _run raises it
                 await asyncio.sleep(0.05)
             self.port = server.servers[0].sockets[0].getsockname()[1]
-            log.info("station %s ready: API on http://%s:%d/, %d pumps on %d lines, cloud %s",
-                     cfg.station.id, cfg.api.host, self.port, len(self.forecourt.pumps),
+            log.info("station %s ready: API on %s://%s:%d/, %d pumps on %d lines, cloud %s",
+                     cfg.station.id, cfg.api.scheme, cfg.api.host, self.port,
+                     len(self.forecourt.pumps),
                      len(self.forecourt.lines),
                      cfg.sync.broker if cfg.sync is not None else "off (offline)")
             self.notifier.ready(f"serving on {cfg.api.host}:{self.port}")
@@ -282,6 +290,32 @@ class Station:
                                "(in use by another program?)") from None
         if not server.should_exit:
             raise RuntimeError(f"the API on {api.host}:{api.port} stopped serving")
+
+    async def _serve_redirect(self) -> None:
+        """Plain HTTP on [api] redirect_listen, answering every request with a redirect to
+        the HTTPS console (edge/api/redirect.py)."""
+        from edge.api.hosts import HostPolicy
+        from edge.api.redirect import redirect_app
+
+        api = self.config.api
+        assert api.redirect is not None
+        host, port = api.redirect
+        server = _QuietServer(uvicorn.Config(
+            redirect_app(api.port, HostPolicy.for_listen(api.host, api.allowed_hosts)),
+            host=host, port=port, log_level="warning", lifespan="off", access_log=False))
+        # Stopped by cancellation (a peripheral service): uvicorn is asked to close its socket
+        # and is waited for, so no listener outlives the station.
+        serving = asyncio.ensure_future(server.serve())
+        try:
+            await asyncio.shield(serving)
+        except SystemExit:
+            raise RuntimeError(f"cannot serve the HTTP redirect on {host}:{port} "
+                               "(in use by another program?)") from None
+        except asyncio.CancelledError:
+            server.should_exit = True
+            with contextlib.suppress(Exception, SystemExit):
+                await serving
+            raise
 
     def _cloud_link(self, sync: Sync) -> CloudLink:
         public_key = load_public_key(sync.cloud_public_key)

@@ -67,6 +67,15 @@ class Api:
     metrics_token_file: Path | None = None
     # /metrics without a token, for a local Prometheus (sales figures still need one).
     metrics_open: bool = False
+    # HTTPS: the certificate and its key (PEM); both or neither (docs/install.md, HTTPS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A plain-HTTP listener that only redirects to the HTTPS console (host, port).
+    redirect: tuple[str, int] | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
 
     @property
     def listen(self) -> str:

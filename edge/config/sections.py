@@ -186,9 +186,23 @@ def _api(t: Table, ctx: Context) -> Api | None:
     metrics_token_file = _file(t, "metrics_token_file", ctx)
     _private(t, "metrics_token_file", metrics_token_file, ctx)
     metrics_open = t.boolean("metrics_open", Api.metrics_open)
+    tls_cert = _file(t, "tls_cert", ctx)
+    tls_key = _file(t, "tls_key", ctx)
+    _private(t, "tls_key", tls_key, ctx)
+    redirect = t.parsed("redirect_listen", listen_address, None)
     t.done()
     if metrics_token_file is not None and ctx.check_files:
         _check_token(t, "metrics_token_file", metrics_token_file)
+    if t.has("tls_cert") != t.has("tls_key"):
+        t.error("tls_key" if t.has("tls_cert") else "tls_cert",
+                "missing: tls_cert and tls_key go together")
+    if t.has("redirect_listen") and not t.has("tls_cert"):
+        t.error("redirect_listen", "redirects to HTTPS: set tls_cert and tls_key too")
+    elif redirect is not None and listen is not None and redirect[1] == listen[1]:
+        t.error("redirect_listen", f"port {redirect[1]} is the HTTPS port ([api] listen)")
+    if (allowed_hosts == () and not t.has("allowed_hosts") and tls_cert is not None
+            and ctx.check_files and tls_cert.is_file()):
+        allowed_hosts = _certificate_hosts(t, tls_cert)
     if (listen is None or session_ttl is None or attempts is None or lockout is None
             or address_attempts is None
             or max_request is None or allowed_hosts is None or metrics_open is None):
@@ -204,7 +218,21 @@ def _api(t: Table, ctx: Context) -> Api | None:
         allowed_hosts=allowed_hosts,
         metrics_token_file=metrics_token_file,
         metrics_open=metrics_open,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        redirect=redirect,
     )
+
+
+def _certificate_hosts(t: Table, cert: Path) -> tuple[str, ...] | None:
+    """Without allowed_hosts, the API answers to the names its certificate is for."""
+    from edge.tls import TlsError, cert_names
+
+    try:
+        return tuple(cert_names(cert))
+    except TlsError as exc:
+        t.error("tls_cert", str(exc))
+        return None
 
 
 def _allowed_hosts(t: Table) -> tuple[str, ...] | None:
