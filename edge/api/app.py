@@ -472,7 +472,7 @@ def create_app(station: "Station") -> FastAPI:
                                                  "connect-src 'self'; frame-ancestors 'none'"}
     console_assets = {"console.js": "text/javascript", "console.css": "text/css",
                       "console.svg": "image/svg+xml", "messages.js": "text/javascript",
-                      "panes.js": "text/javascript", "forecourt.js": "text/javascript"}
+                      "panes.js": "text/javascript"}
 
     @app.get("/", response_class=HTMLResponse)
     async def console() -> HTMLResponse:

@@ -7,6 +7,10 @@
 - ``PUT`` / ``DELETE /api/v1/prices/schedules/{price_set_id}``: change or cancel a pending
   price schedule.
 - ``GET /api/v1/shifts/current/check``: the pre-close check (edge/shift_close.py).
+- ``GET /api/v1/console/sales``: the unpaid sales and today's newest, each with its receipt's
+  print count and, for an app order, what was prepaid and refunded.
+- ``GET /api/v1/console/audit``: the newest audit entries, newest first, with the number of the
+  sale an entry is about.
 
 Every change is audited by the API's audit middleware (edge/audit.py names the actions).
 """
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 
-from domain.model import rfc3339
+from domain.model import Sale, decimal_str, rfc3339
 from edge.alarms import RAISING, TYPES, alarm_list
 from edge.api.auth import Permission, Session
 from edge.api.limits import RowIdPath
@@ -28,6 +32,7 @@ from edge.api.operations import PriceChange, schedule_view
 from edge.local_time import offset_minutes, station_time, zone_label
 from edge.price_band import check_band, steps
 from edge.pricing import PriceRefused, check_effective_at
+from edge.reports import day_span
 from edge.store import UnknownPriceSchedule
 from edge.store.console import (
     ScheduleApplied,
@@ -37,6 +42,9 @@ from edge.store.console import (
     alarm_events,
     cancel_schedule,
     cancelled_schedules,
+    last_audit_seq,
+    receipt_counts,
+    sale_numbers,
 )
 from edge.store.schedules import get as get_schedule
 from edge.store.schedules import schedule as store_schedule
@@ -181,6 +189,47 @@ def register(app: FastAPI, station: "Station", require: Require,
         log.warning("price set %s replaced by %s by %s", price_set_id, new_id, session.user)
         return {**schedule_view(schedule, station), "replaces": price_set_id,
                 "changes": [s.to_api() for s in found]}
+
+    # ------------------------------------------------------------- sales and the audit log
+
+    async def with_details(sales: list[Sale]) -> list[dict[str, Any]]:
+        counts = await station.ledger.read(station.store.read_with, receipt_counts,
+                                           [s.id for s in sales])
+        shown = []
+        for sale in sales:
+            view = {**station.sale_view(sale), "receipt_prints": counts.get(sale.id, 0),
+                    "order": None}
+            if sale.order_id is not None:
+                order = await station.ledger.read(station.store.get_order, sale.order_id)
+                if order is not None:
+                    view["order"] = {"paid": decimal_str(order.paid), "status": order.status,
+                                     "refund": (None if order.refund is None
+                                                else decimal_str(order.refund))}
+            shown.append(view)
+        return shown
+
+    @app.get("/api/v1/console/sales")
+    async def console_sales(_: Annotated[Session, require(Permission.READ)],
+                            recent: Annotated[int, Query(ge=0, le=200)] = 30
+                            ) -> dict[str, Any]:
+        unpaid = await station.ledger.read(station.store.sales, since_seq=0, limit=1000,
+                                           unpaid=True)
+        start, end = day_span(station.now().date(), station.zone)
+        today = await station.ledger.read(station.store.sales_ended_between, start, end)
+        newest = list(reversed(today))[:recent] if recent else []
+        return {"unpaid": await with_details(unpaid), "recent": await with_details(newest)}
+
+    @app.get("/api/v1/console/audit")
+    async def console_audit(_: Annotated[Session, require(Permission.AUDIT)],
+                            limit: Annotated[int, Query(ge=1, le=500)] = 100
+                            ) -> dict[str, Any]:
+        last = await station.ledger.read(station.store.read_with, last_audit_seq)
+        rows = await station.ledger.read(station.store.audit_entries, max(0, last - limit),
+                                         limit)
+        targets = [e.target for e in rows if e.target]
+        numbers = await station.ledger.read(station.store.read_with, sale_numbers, targets)
+        return {"entries": [{**e.to_api(station.zone), "sale_number": numbers.get(e.target or "")}
+                            for e in reversed(rows)]}
 
     # ------------------------------------------------------------- shifts
 

@@ -79,6 +79,11 @@ def receipt_counts(conn: sqlite3.Connection, sale_ids: Sequence[str]) -> dict[st
     return found
 
 
+def last_audit_seq(conn: sqlite3.Connection) -> int:
+    (last,) = conn.execute("SELECT MAX(seq) FROM audit").fetchone()
+    return int(last or 0)
+
+
 # ------------------------------------------------------------------ alarms
 
 

@@ -1,0 +1,335 @@
+"""Real headless Chromium against the real daemon and the pump simulator (tests/browser).
+
+The station runs in the test's event loop (as in tests/e2e): a DART line of simulated pumps on
+a real TCP socket, SQLite in tmp_path, the API on a free port. Selenium blocks, so every
+browser call runs in a worker thread (`Page.do`) while the loop serves the station.
+
+Clicks are real: a mouse moved, pressed and released at the element's place now, through the
+DevTools protocol's Input.dispatchMouseEvent (`Page.click`), never `element.click()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from domain.model import Role
+from edge.station import Station
+from edge.store import Store
+from simulator.control import Simulator, run_simulator
+from simulator.pump import SimulatedPump
+from tests.e2e.conftest import start_station
+from tests.helpers import PumpSpec, StationSpec, free_port, wait_until
+
+T = TypeVar("T")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+# Generous: a 2-core machine runs the browser, the daemon and the simulator at once.
+WAIT = 30.0
+FLOW = Decimal("600")  # litres a minute: a 20-yuan preset fills in a fraction of a second
+SLOW = Decimal("20")  # the pumps that keep fuelling while the tests click
+
+# Chinese user names: everything on screen is Chinese, the names too.
+USERS = {"加油员小王": (Role.ATTENDANT, "1111"), "收银员小李": (Role.CASHIER, "2222"),
+         "站长老张": (Role.MANAGER, "3333"), "财务小赵": (Role.FINANCE, "4444")}
+ATTENDANT, CASHIER, MANAGER, FINANCE = USERS
+
+PRINTER = '[printer]\nkind = "file"\naddress = "receipts.bin"\nprint_at = "{print_at}"\n'
+
+
+def browser_available() -> bool:
+    return os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if browser_available() or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="Debian's chromium and chromium-driver are not installed "
+                                   "(scripts/dev setup installs them); in CI the tests run and "
+                                   "fail instead of skipping")
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    if os.environ.get("FORECOURT_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        return DOCS_IMAGES
+    return tmp_path / "shots"
+
+
+# ---------------------------------------------------------------------- the station
+
+
+def pump_specs(count: int) -> list[PumpSpec]:
+    """`count` pumps of two nozzles (92 and 95; every third pump 92 and diesel 0)."""
+    specs = []
+    for i in range(count):
+        second = "0" if i % 3 == 2 else "95"
+        specs.append(PumpSpec(i + 1, 0x50 + i, [(2 * i + 1, 1, "92"), (2 * i + 2, 2, second)]))
+    return specs
+
+
+def sim_pumps(count: int) -> list[SimulatedPump]:
+    return [SimulatedPump(0x50 + i, {1: 92, 2: 1 if i % 3 == 2 else 95}, flow_lpm=FLOW,
+                          ramp_seconds=Decimal("0.1")) for i in range(count)]
+
+
+@dataclass
+class Rig:
+    """A running station and its simulated pumps."""
+
+    station: Station
+    sim: Simulator
+    config: Path
+    data: Path
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.station.port}"
+
+    async def client(self, user: str = MANAGER) -> httpx.AsyncClient:
+        if user not in self.clients:
+            client = httpx.AsyncClient(base_url=self.base, timeout=20)
+            response = await client.post("/api/v1/session",
+                                         json={"user": user, "pin": USERS[user][1]})
+            assert response.status_code == 200, response.text
+            client.headers["Authorization"] = f"Bearer {response.json()['token']}"
+            self.clients[user] = client
+        return self.clients[user]
+
+    def address(self, pump: int) -> int:
+        return 0x50 + pump - 1
+
+    def hang_up(self, pump: int) -> None:
+        """The nozzle back in its holster, if it is out."""
+        simulated = self.sim.pump(self.address(pump))
+        if simulated.nozzle_out is not None:
+            self.sim.hang(self.address(pump), simulated.nozzle_out)
+
+    def state(self, pump: int) -> str:
+        return str(self.station.forecourt.pumps[pump].view()["state"])
+
+    async def until_state(self, pump: int, *states: str) -> None:
+        await wait_until(lambda: self.state(pump) in states, timeout=WAIT,
+                         what=f"pump {pump} in {states}")
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        self.clients.clear()
+
+
+def write_station(data: Path, sim: Simulator, pumps: int, *, print_at: str = "fill_end",
+                  bands: str = "") -> Path:
+    spec = StationSpec(port_url=sim.url, db=data / "station.db", api_port=free_port(),
+                       pumps=pump_specs(pumps), reply_timeout_ms=200)
+    text = spec.toml().replace('price = "8.02"\n', 'price = "8.02"\n' + bands)
+    config = data / "station.toml"
+    config.write_text(text + "\n" + PRINTER.format(print_at=print_at), "utf-8")
+    if not (data / "station.db").exists():
+        with Store.open(spec.db) as store:
+            for name, (role, pin) in USERS.items():
+                store.upsert_user(name, role=role, pin=pin)
+    return config
+
+
+@asynccontextmanager
+async def running(config: Path) -> AsyncIterator[Station]:
+    station, task = await start_station(config)
+    try:
+        yield station
+    finally:
+        station.request_stop()
+        await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def rig(data: Path, pumps: int = 12, *, sim_pumps_: Sequence[SimulatedPump] | None = None,
+              print_at: str = "fill_end", bands: str = "") -> AsyncIterator[Rig]:
+    data.mkdir(parents=True, exist_ok=True)
+    async with run_simulator(list(sim_pumps_ or sim_pumps(pumps))) as sim:
+        config = write_station(data, sim, pumps, print_at=print_at, bands=bands)
+        async with running(config) as station:
+            await wait_until(lambda: all(p.state.value == "idle"
+                                         for p in station.forecourt.pumps.values()),
+                             timeout=60, what="every pump idle")
+            found = Rig(station, sim, config, data)
+            try:
+                yield found
+            finally:
+                await found.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+    """One station of twelve pumps for the browser tests that can share it."""
+    async with rig(tmp_path_factory.mktemp("station")) as found:
+        yield found
+
+
+# ---------------------------------------------------------------------- the browser
+
+
+def chrome(profile: Path, size: tuple[int, int] = (1024, 600),
+           zone: str | None = None) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--lang=zh-CN", "--hide-scrollbars=false",
+                 f"--window-size={size[0]},{size[1]}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    # The page's own console: no script error and no CSP refusal may happen.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # Chromium takes its time zone from TZ: a PC set to Urumqi's zone is a browser with TZ set.
+    env = {**os.environ, "TZ": zone} if zone else None
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+    return browser
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = chrome(tmp_path / "chromium")
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# Words a station person may read in Latin letters: none but these brand words.
+LATIN_ALLOWED = {"APP"}
+
+
+class Page:
+    """The console in a browser, driven from a worker thread."""
+
+    def __init__(self, driver: WebDriver, shots: Path | None = None) -> None:
+        self.driver = driver
+        self.shots = shots
+        self.saved: list[Path] = []
+
+    async def do(self, action: Callable[[WebDriver], T]) -> T:
+        return await asyncio.to_thread(action, self.driver)
+
+    async def js(self, script: str, *args: Any) -> Any:
+        return await self.do(lambda d: d.execute_script(script, *args))
+
+    async def until(self, script: str, what: str, *args: Any, timeout: float = WAIT) -> Any:
+        """Waits until the script returns something truthy; returns it."""
+        def wait(driver: WebDriver) -> Any:
+            return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+                lambda d: d.execute_script(script, *args), what)
+        return await self.do(wait)
+
+    async def visible(self, css: str, what: str = "") -> None:
+        await self.until("const e = document.querySelector(arguments[0]);"
+                         "return e !== null && e.offsetParent !== null && !e.disabled;",
+                         what or f"{css} visible and enabled", css)
+
+    def press(self, x: float, y: float) -> None:
+        for kind in ("mouseMoved", "mousePressed"):
+            self.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {
+                "type": kind, "x": x, "y": y, "button": "left" if kind != "mouseMoved" else "none",
+                "buttons": 1 if kind == "mousePressed" else 0, "clickCount": 1})
+
+    def release(self, x: float, y: float) -> None:
+        self.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {
+            "type": "mouseReleased", "x": x, "y": y, "button": "left", "buttons": 0,
+            "clickCount": 1})
+
+    def place(self, css: str) -> tuple[float, float]:
+        rect = self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]);"
+            "if (!e) return null; e.scrollIntoView({block: 'nearest'});"
+            "const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
+            css)
+        assert rect is not None, f"{css} is not on the page"
+        return float(rect[0]), float(rect[1])
+
+    def click_now(self, css: str) -> None:
+        """A real click at the element's place as it is now (worker thread)."""
+        x, y = self.place(css)
+        self.press(x, y)
+        self.release(x, y)
+
+    async def click(self, css: str, what: str = "") -> None:
+        await self.visible(css, what)
+        await self.do(lambda _: self.click_now(css))
+
+    async def type(self, css: str, text: str) -> None:
+        await self.click(css)
+        await self.js("const e = document.querySelector(arguments[0]); e.value = '';"
+                      "e.dispatchEvent(new Event('input'));", css)
+        await self.do(lambda d: d.execute_cdp_cmd("Input.insertText", {"text": text}))
+
+    async def text(self, css: str) -> str:
+        await self.until("const e = document.querySelector(arguments[0]);"
+                         "return e !== null && e.offsetParent !== null;", f"{css} shown", css)
+        found: str = await self.js("return document.querySelector(arguments[0]).innerText;", css)
+        return found
+
+    async def login(self, base: str, user: str) -> None:
+        await self.do(lambda d: d.get(base + "/"))
+        await self.type("#user", user)
+        await self.type("#pin", USERS[user][1])
+        await self.click("#go")
+        await self.until("return !document.getElementById('app').hidden"
+                         " && document.querySelectorAll('#strip .tile').length > 0"
+                         " && !document.body.classList.contains('offline');", f"{user} logged in")
+
+    async def logout(self) -> None:
+        await self.click("#logout")
+        await self.until("return !document.getElementById('login').hidden;", "the login form")
+
+    async def tab(self, name: str) -> None:
+        await self.click(f'#tabs [data-tab="{name}"]')
+        await self.until("return !document.getElementById('pane-' + arguments[0]).hidden;",
+                         f"the {name} tab", name)
+
+    async def shot(self, name: str) -> None:
+        if self.shots is None:
+            return
+        self.shots.mkdir(parents=True, exist_ok=True)
+        path = self.shots / f"console-{name}.png"
+        assert await self.do(lambda d: d.save_screenshot(str(path))), path
+        self.saved.append(path)
+
+    async def latin_words(self) -> list[str]:
+        """Latin-letter words in the text a person sees now, outside LATIN_ALLOWED."""
+        text: str = await self.js("return document.body.innerText;")
+        titles: list[str] = await self.js(
+            "return [...document.querySelectorAll('input, textarea')]"
+            ".filter((e) => e.offsetParent !== null).map((e) => e.placeholder || '');")
+        words = re.findall(r"[A-Za-z]+", text + " " + " ".join(titles))
+        return sorted({w for w in words if w not in LATIN_ALLOWED})
+
+    async def console_errors(self) -> list[str]:
+        logs = await self.do(lambda d: d.get_log("browser"))
+        return [e["message"] for e in logs if e.get("level") == "SEVERE"]
+
+
+def now_ms() -> float:
+    return time.monotonic() * 1000
