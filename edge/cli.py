@@ -141,6 +141,8 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     from edge.store.maintenance import backup
 
     config = _load(args.config, check_files=False)
+    if args.dir is not None:
+        return _db_backup_into(args, config)
     destination = Path(args.to)
     with Store.open(config.storage.path) as store:
         try:
@@ -149,6 +151,28 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
             print(f"backup failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
     print(f"backup of {config.storage.path} written to {destination} ({size} bytes)")
+    return EXIT_OK
+
+
+def _db_backup_into(args: argparse.Namespace, config: StationConfig) -> int:
+    from datetime import UTC, datetime
+
+    from edge.backups import BackupRefused, backup_into
+    from edge.store import Store
+
+    database = Path(config.storage.path)
+    with Store.open(database) as store:
+        try:
+            done = backup_into(store, database, Path(args.dir), keep=args.keep,
+                               same_disk=args.same_disk, now=datetime.now(UTC))
+        except BackupRefused as exc:
+            print(f"backup refused: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    where = "another disk" if done.offsite else "the database's own disk"
+    print(f"backup of {database} written to {done.file} ({done.size} bytes, on {where}), "
+          f"read back and verified: events up to {done.last_seq}")
+    for old in done.removed:
+        print(f"removed {old} (keeping {args.keep})")
     return EXIT_OK
 
 
@@ -291,7 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_backup = db_sub.add_parser("backup", help="online backup (SQLite backup API) to a new file")
     db_backup.add_argument("--config", required=True)
-    db_backup.add_argument("--to", required=True, help="the backup file to write (must not exist)")
+    target = db_backup.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", help="the backup file to write (must not exist)")
+    target.add_argument("--dir", help="a folder on another disk or USB stick: writes "
+                        "station-<UTC time>.db there, verifies it, keeps the newest --keep")
+    db_backup.add_argument("--keep", type=int, default=14, help="copies kept in --dir "
+                           "(default 14)")
+    db_backup.add_argument("--same-disk", action="store_true", help="allow --dir on the "
+                           "database's own file system (refused otherwise)")
     db_backup.set_defaults(func=cmd_db_backup)
     db_verify = db_sub.add_parser("verify", help="integrity, audit chain, event log and outbox")
     db_verify.add_argument("--config", required=True)

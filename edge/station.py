@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from edge.announcer import Announcer
 from edge.api.app import create_app
 from edge.api.auth import Sessions
 from edge.audit import command_auditor
+from edge.backups import last_backup
 from edge.books.commands import ACCOUNT_SCHEMAS, account_handlers
 from edge.books.parts import Books
 from edge.clockwatch import ClockWatch
@@ -131,6 +133,8 @@ class Station:
                       "last_step_seconds": self.clock_watch.last_step},
             "services": self.services.views(),
             "pumps": pumps,
+            # The last verified copy made by `forecourt db backup --dir` (edge/backups.py).
+            "backup": last_backup(Path(self.config.storage.path), self.clock()),
         }
         return body
 

@@ -36,7 +36,7 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert response.status_code == 200, response.text
     health = response.json()
     assert set(health) == {"status", "station_id", "version", "boot_id", "lines", "storage",
-                           "sync", "printer", "clock", "services", "pumps"}
+                           "sync", "printer", "clock", "services", "pumps", "backup"}
     services = {s["name"]: s for s in health["services"]}
     assert {"api", "store-probe", "orders", "price-schedules"} <= set(services)
     assert services["api"] == {"name": "api", "critical": True, "state": "running",
@@ -44,6 +44,7 @@ async def test_health_has_the_documented_shape_and_is_ok(api: Api) -> None:
     assert services["orders"]["critical"] is False
     assert health["clock"] == {"steps": 0, "last_step_seconds": None}
     assert health["printer"] is None  # no [printer] in this station's config
+    assert health["backup"] is None  # no `forecourt db backup --dir` has run yet
     assert health["status"] == "ok"
     assert health["station_id"] == "XJ-TEST-0001"
     assert health["version"] == __version__

@@ -5,6 +5,7 @@ command lines run for real against a real database."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -212,11 +213,22 @@ def test_the_backup_timer_runs_the_backup_service() -> None:
     assert one(backup, "ProtectSystem") == "strict"
 
 
-def _command_line(value: str, executable: str, config: Path) -> list[str]:
-    """An ExecStart= value as systemd runs it: `%%` is `%`, `$$` is `$` (systemd.service(5))."""
+def _command_line(value: str, executable: str, config: Path,
+                  env: dict[str, str]) -> list[str]:
+    """An ExecStart= value as systemd runs it: `%%` is `%`, `$$` is `$`, `${NAME}` is the
+    variable's value as one word, a word `$NAME` its value split into words, none when empty
+    (systemd.service(5), "Command lines")."""
     value = value.replace("%%", "%").replace("$$", "$")
     value = value.replace(INSTALLED, executable).replace(CONFIG, str(config))
-    return shlex.split(value)
+    argv: list[str] = []
+    for word in shlex.split(value):
+        bare = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if bare:
+            argv += env.get(bare.group(1), "").split()
+        else:
+            argv.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                               lambda m: env.get(m.group(1), ""), word))
+    return argv
 
 
 def test_the_backup_service_commands_copy_check_and_prune(tmp_path: Path) -> None:
@@ -240,7 +252,7 @@ def test_the_backup_service_commands_copy_check_and_prune(tmp_path: Path) -> Non
         path.write_bytes(b"an older copy")
     here = str(Path(sys.executable).with_name("forecourt"))
     for value in values(backup, "ExecStart"):
-        argv = _command_line(value, here, config)
+        argv = _command_line(value, here, config, env)
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
                               check=False)
         assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
