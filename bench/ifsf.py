@@ -381,8 +381,10 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench/ifsf.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=_positive(float), default=10.0, metavar="N",
-                        help="length of the idle and the fills window (10)")
+    parser.add_argument("--seconds", type=_positive(float), default=30.0, metavar="N",
+                        help="length of the idle and the fills window (30: the kernel counts "
+                        "CPU time in ticks of 10 ms, and an idle IFSF daemon uses a few a "
+                        "second)")
     parser.add_argument("--settle", type=_positive(float), default=3.0, metavar="S",
                         help="seconds every pump is idle before the idle window (3)")
     parser.add_argument("--lifts", type=_positive(int), default=20, metavar="K",
@@ -410,6 +412,7 @@ async def run(args: argparse.Namespace) -> Report:
     }
     # Other work on the machine skews every figure: the load average is kept beside them.
     report["machine"]["load_before"] = os.getloadavg()[0]
+    report["machine"]["cpu_tick_ms"] = 1000 / os.sysconf("SC_CLK_TCK")  # /proc's CPU unit
     with tempfile.TemporaryDirectory(prefix="forecourt-bench-ifsf-") as name:
         folder = Path(name)
         log.info("starting the IFSF station")

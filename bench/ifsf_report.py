@@ -48,7 +48,8 @@ def render(report: Report) -> str:
     out = [f"IFSF beside DART, {report['pumps']} fuelling points each, {report['date']}, "
            f"commit {report['revision']}",
            f"machine: {m['cpus']} CPUs ({m['processor']}), {m['platform']}, Python {m['python']}",
-           f"load average (1 min): {m['load_before']:.2f} before, {m['load_after']:.2f} after",
+           f"load average (1 min): {m['load_before']:.2f} before, {m['load_after']:.2f} after;"
+           f" daemon CPU read from /proc in ticks of {m['cpu_tick_ms']:g} ms",
            f"IFSF: {report['ifsf_layout']}, heartbeats every {report['heartbeat_interval_s']} s; "
            f"DART: {report['dart_line']}", ""]
     out += _window("every pump idle", ifsf["idle"], dart["idle"], ratio, "idle")
