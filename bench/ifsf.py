@@ -1,5 +1,4 @@
-"""Bench of the IFSF driver beside DART: controller CPU per protocol message, memory, and
-nozzle lift to console latency, on 8 fuelling points each.
+"""IFSF beside DART on 8 fuelling points: daemon CPU per message, memory, lift latency.
 
     .venv/bin/python bench/ifsf.py [--seconds N] [--lifts K] [--json]
 
