@@ -407,10 +407,13 @@ def create_app(station: "Station") -> FastAPI:
             session = await current_session(token)
             if session is None:
                 raise ApiError(401, "unauthenticated", "not the metrics token, nor a session")
-            if not sees_sales(session.role):
+            if sees_sales(session.role):
+                sales = True
+            elif api_config.metrics_open:
+                sales = False  # open to anybody, so to this session too, without the sales
+            else:
                 raise ApiError(403, "forbidden", f"a {session.role.value} may not read the "
                                "station's figures")
-            sales = True
         elif api_config.metrics_open:
             sales = False
         else:
@@ -472,7 +475,7 @@ def create_app(station: "Station") -> FastAPI:
                                                  "connect-src 'self'; frame-ancestors 'none'"}
     console_assets = {"console.js": "text/javascript", "console.css": "text/css",
                       "console.svg": "image/svg+xml", "messages.js": "text/javascript",
-                      "panes.js": "text/javascript"}
+                      "panes.js": "text/javascript", "books.js": "text/javascript"}
 
     @app.get("/", response_class=HTMLResponse)
     async def console() -> HTMLResponse:

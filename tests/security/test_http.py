@@ -410,6 +410,11 @@ async def test_open_metrics_never_show_sales_to_an_anonymous_client(
         assert "forecourt_sales" not in response.text
         async with await running.client("boss") as client:
             assert "forecourt_sales_today" in (await client.get("/metrics")).text
+        # Open to anybody: an attendant's session too, still without the sales.
+        async with await running.client("att") as client:
+            response = await client.get("/metrics")
+        assert response.status_code == 200, response.text
+        assert "forecourt_sales" not in response.text
 
 
 async def test_the_daemon_is_still_serving(station: Station) -> None:
