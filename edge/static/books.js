@@ -60,7 +60,8 @@
     ([key, text]) => el("option", { value: key, textContent: text })));
   function button(id, text, run, cls = "") {
     const b = el("button", { id, textContent: text, className: cls });
-    b.onclick = () => FC.act(b, run, { done: "已完成" });
+    // A run may say what it did (`{ say }`); else the status line says 已完成.
+    b.onclick = () => FC.act(b, run, { done: (result) => (result && result.say) || "已完成" });
     return b;
   }
   function grid(headers, rows) {
@@ -125,9 +126,10 @@
   // ---------------------------------------------------------------- 卸油验收
 
   async function loadDeliveries() {
-    const [open, detected] = await Promise.all([
+    const [open, detected, recent] = await Promise.all([
       FC.api("GET", "/api/v1/deliveries/receipts?status=open"),
-      FC.api("GET", "/api/v1/deliveries/detected")]);
+      FC.api("GET", "/api/v1/deliveries/detected"),
+      FC.api("GET", "/api/v1/deliveries/receipts?status=received&limit=5")]);
     const node = sections.delivery;
     node.replaceChildren(el("h3", { textContent: "进行中的卸油验收" }));
     for (const r of open.receipts) {
@@ -143,9 +145,8 @@
             driver: value("rcv-driver"), receiver: value("rcv-receiver"),
             supervisor: opt("rcv-supervisor"), after: reading("rcv-after"),
             outcome: opt("rcv-outcome") });
-          FC.status(`验收完成：实收 ${done.received_l} 升，损耗 ${done.figures.loss_l} 升（${done.figures.loss_rate_percent}%），${OUTCOMES[done.outcome]}`, "ok");
           await loadDeliveries();
-          return done;
+          return { say: `验收完成：实收 ${done.received_l} 升，损耗 ${done.figures.loss_l} 升（${done.figures.loss_rate_percent}%），${OUTCOMES[done.outcome]}` };
         }, "primary"), button("rcv-cancel", "取消验收", async () => {
           await FC.api("POST", `/api/v1/deliveries/receipts/${r.id}/cancel`, { note: "取消" });
           await loadDeliveries();
@@ -159,9 +160,9 @@
             label("液位仪发现的进油", select("dlv-detected", Object.fromEntries([["", "（手工开始）"],
               ...pending.map((d) => [d.delivery_id, `${d.tank}号罐 ${FC.when(d.ended_at)} +${d.volume_l}升`])])))),
         row(label("提货单号", input("dlv-number")), label("车牌", input("dlv-truck")),
-            label("铅封号", input("dlv-seals", { placeholder: "F001 F002" }))),
+            label("铅封号", input("dlv-seals", { placeholder: "多个用空格分开" }))),
         row(label("发油量（升）", input("dlv-volume", { inputmode: "decimal", className: "short" })),
-            label("标准密度（kg/m³）", input("dlv-density", { inputmode: "decimal", className: "short" })),
+            label("标准密度（千克/立方米）", input("dlv-density", { inputmode: "decimal", className: "short" })),
             label("发油温度（℃）", input("dlv-temp", { inputmode: "decimal", className: "short" }))),
         readingRow("dlv-before"),
         row(button("dlv-open", "开始验收", async () => {
@@ -177,6 +178,13 @@
           await loadDeliveries();
           return opened;
         }, "primary"))));
+    if (recent.receipts.length) {
+      node.append(el("h3", { textContent: "最近的验收" }),
+        grid(["时间", "油罐", "提货单号", "实收（升）", "损耗（升）", "损耗率%", "结论", "驾驶员", "验收员"],
+             recent.receipts.map((r) => [FC.when(r.closed_at), r.tank + "号罐", r.bill.number,
+               r.received_l, r.figures.loss_l, r.figures.loss_rate_percent, OUTCOMES[r.outcome],
+               r.driver, r.receiver])));
+    }
   }
 
   // ---------------------------------------------------------------- 非销售加油
@@ -197,8 +205,7 @@
             witnesses: value("ns-witnesses").split(/[\s,，、]+/).filter(Boolean),
             to_tank: kind === "transfer" ? Number(value("ns-to")) : undefined,
             preset: value("ns-volume") ? { volume: value("ns-volume") } : undefined });
-          FC.status(`${value("ns-nozzle")}号枪已授权${KINDS[kind]}，提枪加油`, "ok");
-          return done;
+          return { say: `${value("ns-nozzle")}号枪已授权${KINDS[kind]}，请提枪加油`, done };
         }, "primary"))));
     return Promise.resolve();
   }
@@ -244,11 +251,14 @@
           button("mc-csv", "下载表格", () => download(`/api/v1/books/months/${chosen}/csv`, `进销存-${chosen}.csv`)),
           body.status === "closed" ? el("span", { className: "muted", textContent: "已月结（" + (body.closed_by || "") + "）" })
             : closeButton(chosen)),
-      el("div", { className: "report", id: "mc-report" },
+      wide(el("div", { className: "report", id: "mc-report" },
         grid(["油罐", "油品", "期初", "进油", "销售", "自用", "倒罐出/入", "自检回罐", "调整",
               "账面库存", "实测库存", "损耗", "损耗率%", "允许损耗", ""],
-             [...body.tanks.map(line), ...body.grades.map(line)])));
+             [...body.tanks.map(line), ...body.grades.map(line)]))));
   }
+
+  // A wide table scrolls sideways in its box rather than past the pane's edge.
+  function wide(node) { node.style.overflowX = "auto"; return node; }
 
   function closeButton(month) {
     const b = el("button", { id: "mc-close", textContent: "月结", className: "danger",
@@ -257,8 +267,7 @@
       [el("p", { textContent: "月结后该月数据不能再改，更正只能记入以后的月份。确定月结？" })],
       [FC.cancel, { label: "确定月结", cls: "danger", id: "mc-confirm", run: async () => {
         const closed = await FC.api("POST", `/api/v1/books/months/${month}/close`, {});
-        FC.status(`${month} 已月结`, "ok");
-        setTimeout(() => loadMonth(month), 0);
+        setTimeout(() => loadMonth(month).then(() => FC.status(`${month} 已月结`, "ok")), 0);
         return closed;
       } }]);
     return b;
@@ -278,7 +287,7 @@
       el("div", { className: "form" },
         el("h3", { textContent: "新增或修改挂账单位" }),
         row(label("编号", input("ac-id", { className: "short" })), label("单位名称", input("ac-name"))),
-        row(label("车牌", input("ac-plates", { placeholder: "新A12345 新A67890" })),
+        row(label("车牌", input("ac-plates", { placeholder: "多个用空格分开" })),
             label("卡号", input("ac-cards"))),
         row(label("每日金额（元）", input("ac-amount", { inputmode: "decimal", className: "short" })),
             label("每日升数", input("ac-volume", { inputmode: "decimal", className: "short" })),
