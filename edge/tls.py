@@ -250,7 +250,9 @@ def ensure(folder: Path, *, names: Iterable[str], addresses: Iterable[IPAddress]
     now = now or datetime.now(UTC)
     wanted_names = tuple(dict.fromkeys(n.lower() for n in names))
     wanted_addresses = tuple(dict.fromkeys(addresses))
-    folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Certificates are public; the service reads station.crt (the keys are 0600 below).
+    folder.chmod(0o755)
     ca_path, ca_key_path = folder / CA_CERT, folder / CA_KEY
     if if_needed and (folder / CERT).is_file() and (folder / KEY).is_file():
         current = load_cert(folder / CERT)

@@ -379,6 +379,13 @@ def _nozzle(t: Table) -> Nozzle | None:
 def _file(t: Table, key: str, ctx: Context, *, required: bool = False) -> Path | None:
     path = t.parsed(key, ctx.path, REQUIRED if required else None)
     if path is not None and ctx.check_files:
+        try:
+            path.stat()
+        except PermissionError:
+            t.error(key, f"{path} is in a folder this user may not enter")
+            return path
+        except OSError:
+            pass
         if not path.exists():
             t.error(key, f"{path} does not exist")
         elif not path.is_file():
