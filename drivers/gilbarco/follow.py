@@ -322,6 +322,11 @@ class PumpFollower:
             return
         if self._filling and (new.ends_sale or new not in _FLOWING):
             self._end_fill()
+        elif new.ends_sale and previous is _S.AUTHORIZED:
+            # The whole filling fell between two status polls (a short one, a busy line): the
+            # sale ended, though no poll saw fuel flow. Its hose from the transaction it shows.
+            await self._learn_fill()
+            self._end_fill()
         if new in _FLOWING and not self._filling:
             self._filling = True
             await self._learn_fill()
