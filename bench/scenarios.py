@@ -1,12 +1,12 @@
 """The full scenario matrix: every sale scenario on every driver + simulator + firmware profile.
 
 CI runs every scenario on each protocol's primary rig and the ``sample`` scenarios on every
-other profile (tests/scenarios/conftest.py); this runs all of them and prints a table of
-scenario x rig with the time each took, beside the median of the primary rig's (the same
-scenarios on the best-behaved pump) as the baseline.
+other rig (tests/scenarios/conftest.py); this runs all of them, DART, IFSF and Gilbarco, and
+prints a markdown table of rig x scenario with the time each took against the median scenario
+on dart/rev211 (the best-behaved pump) measured in the same run.
 
-    .venv/bin/python bench/scenarios.py            # about 3 minutes for DART's 7 profiles
-    .venv/bin/python bench/scenarios.py -k legacy  # one profile (any pytest -k expression)
+    .venv/bin/python bench/scenarios.py              # about 10 minutes for 21 rigs
+    .venv/bin/python bench/scenarios.py -k gilbarco  # a part (any pytest -k expression)
 
 Exits 1 when any scenario fails on any rig.
 """
@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE_RIG = "dart/rev211"
 
 
 def main() -> int:
@@ -45,28 +46,42 @@ def main() -> int:
         results = _read(report)
     table: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
     for name, rig, outcome, seconds in results:
-        table[name][rig] = (outcome, seconds)
-    rigs = sorted({rig for _, rig, _, _ in results})
+        table[rig][name] = (outcome, seconds)
+    scenarios = sorted({name for name, _, _, _ in results})
     primary = [seconds for _, rig, outcome, seconds in results
-               if rig.endswith("/rev211") and outcome == "passed"]
+               if rig == BASELINE_RIG and outcome == "passed"]
     baseline = statistics.median(primary) if primary else None
-    print(f"scenario matrix: {len(results)} runs, {len(table)} scenarios x {len(rigs)} rigs")
+    print(f"scenario matrix: {len(results)} runs, {len(scenarios)} scenarios x {len(table)} "
+          "rigs")
     if baseline:
-        print(f"baseline: median scenario on dart/rev211 {baseline:.2f} s; cells: outcome and "
-              "time x baseline")
-    width = max(len(n) for n in table) + 2
-    print("".ljust(width) + " ".join(r.split("/", 1)[1][:18].ljust(18) for r in rigs))
+        print(f"baseline: the median scenario on {BASELINE_RIG}, {baseline:.2f} s; a cell is the "
+              "scenario's time on that rig x the baseline, FAIL or skip")
+    print()
+    for number, name in enumerate(scenarios, start=1):
+        print(f"S{number:<2} {name}")
+    print()
+    print("| rig | " + " | ".join(f"S{n}" for n in range(1, len(scenarios) + 1)) + " |")
+    print("|---|" + "---:|" * len(scenarios))
     failed = 0
-    for name in sorted(table):
+    for rig in sorted(table, key=_rig_order):
         cells = []
-        for rig in rigs:
-            outcome, seconds = table[name].get(rig, ("-", 0.0))
+        for name in scenarios:
+            outcome, seconds = table[rig].get(name, ("-", 0.0))
             failed += outcome == "failed"
-            ratio = f"{seconds / baseline:.1f}x" if baseline and outcome != "-" else ""
-            cells.append(f"{outcome[:4]} {ratio}".ljust(18))
-        print(name.ljust(width) + " ".join(cells))
+            if outcome == "passed":
+                cells.append(f"{seconds / baseline:.1f}x" if baseline else f"{seconds:.1f} s")
+            else:
+                cells.append({"failed": "FAIL", "skipped": "skip"}.get(outcome, outcome))
+        print(f"| {rig} | " + " | ".join(cells) + " |")
+    print()
     print(json.dumps({"runs": len(results), "failed": failed, "baseline_s": baseline}))
     return 1 if failed else 0
+
+
+def _rig_order(rig: str) -> tuple[int, str]:
+    protocol = rig.split("/")[0]
+    order = ("dart", "ifsf", "gilbarco")
+    return (order.index(protocol) if protocol in order else len(order), rig)
 
 
 def _read(report: Path) -> list[tuple[str, str, str, float]]:

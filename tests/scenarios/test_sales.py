@@ -27,9 +27,9 @@ from domain.fuelling import (
     StateChanged,
     Totals,
 )
-from domain.model import Preset, TotalsReading
+from domain.model import Preset, Sale, TotalsReading
 from domain.units import step
-from edge.recovery import Ledgerside, RecoveryPlan, plan_recovery
+from edge.recovery import Ledgerside, RecoveredSale, RecoveryPlan, plan_recovery
 from tests.scenarios.rig import Fill, Rig, Session
 
 PUMP = 1
@@ -201,7 +201,9 @@ async def test_offline_and_back(rig: Rig, session: Session) -> None:
 async def test_a_controller_killed_mid_fill_recovers_the_sale_once(rig: Rig,
                                                                    session: Session) -> None:
     """The line is dropped mid-fill (as by kill -9); a new line reads the pump back, and the
-    start-up planner finds the sale with two agreeing witnesses: exactly one sale."""
+    start-up planner finds the sale with two agreeing witnesses: exactly one sale. Killed
+    again after the sale was written but before the pump was told (a buffer not cleared yet),
+    the next start-up finds nothing new: the sale is recorded once."""
     point = session.point(PUMP)
     totals = {n.logical: await point.read_totals(n.logical) for n in rig.pumps()[0].nozzles}
     await point.authorize(frozenset({1}), Preset("volume", Decimal("2.00")))
@@ -214,6 +216,17 @@ async def test_a_controller_killed_mid_fill_recovers_the_sale_once(rig: Rig,
     async with Session(rig) as again:
         await again.online(PUMP)
         plan = await _plan_recovery(again, rig, totals)
+        if plan.sales:
+            # Written (as the controller does), the pump not told yet; the start-up after the
+            # next restart reads the same pump again.
+            (written,) = plan.sales
+            after = dict(totals)
+            after[written.logical] = Totals(written.logical, written.after.volume_total,
+                                            written.after.amount_total)
+            again_plan = await _plan_recovery(again, rig, after, recorded=_written(written))
+            assert (again_plan.sales, again_plan.reviews) == ([], [])
+            if written.filling.key is not None:
+                assert [f.key for f in again_plan.recorded] == [written.filling.key]
     if rig.counters_shared:
         # Every counter answers the pump-wide sum: both nozzles moved by the filling, and a
         # filling the pump does not attribute matches both. No witness says which nozzle
@@ -269,9 +282,10 @@ async def test_a_pump_that_loses_power_mid_fill_sells_what_it_measured_once(
     _matches(finished, fill, delta, rig)
 
 
-async def _plan_recovery(session: Session, rig: Rig, totals: dict[int, Totals]) -> RecoveryPlan:
+async def _plan_recovery(session: Session, rig: Rig, totals: dict[int, Totals], *,
+                         recorded: Sale | None = None) -> RecoveryPlan:
     """What the controller's start-up would record, the ledger holding ``totals`` as the last
-    reading of each nozzle and no sale since."""
+    reading of each nozzle and ``recorded`` as the pump's last sale."""
     config = rig.pumps()[0]
     readings = {n.number: TotalsReading(PUMP, n.number, totals[n.logical].volume,
                                         totals[n.logical].amount or Decimal(0), _now(), "start")
@@ -280,12 +294,29 @@ async def _plan_recovery(session: Session, rig: Rig, totals: dict[int, Totals]) 
     async def last_totals(nozzle: int) -> TotalsReading | None:
         return readings[nozzle]
 
-    async def nothing(*_: object) -> None:
-        return None
+    async def last_sale() -> Sale | None:
+        return recorded
+
+    async def sale_by_key(key: str) -> Sale | None:
+        return recorded if recorded is not None and recorded.pump_key == key else None
 
     return await plan_recovery(session.point(PUMP), config, Ledgerside(
-        last_totals=last_totals, last_sale=nothing, sale_by_key=nothing),
+        last_totals=last_totals, last_sale=last_sale, sale_by_key=sale_by_key),
         active=[], now=_now, tolerance_steps=1, volume_decimals=config.decimals.volume)
+
+
+def _written(recovered: RecoveredSale) -> Sale:
+    """The sale the controller writes for a recovered filling."""
+    filling = recovered.filling
+    return Sale(id="S-1", seq=1, pump=PUMP, nozzle=recovered.after.nozzle,
+                logical=recovered.logical, grade="92", price=filling.price or Decimal(0),
+                volume=filling.volume, amount=filling.amount, price_set_id=None,
+                started_at=None, ended_at=_now(), authorization_id=None, order_id=None,
+                recovered=True, totals_volume_before=recovered.before.volume_total,
+                totals_volume_after=recovered.after.volume_total,
+                totals_amount_before=recovered.before.amount_total,
+                totals_amount_after=recovered.after.amount_total, payments=(),
+                pump_key=filling.key)
 
 
 async def session_idle(rig: Rig) -> None:
