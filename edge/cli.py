@@ -84,6 +84,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     station = Station(config)
     try:
         asyncio.run(station.run())
+    except SchemaTooNew as exc:  # a StoreError too: caught first
+        logging.getLogger("forecourt").critical(
+            "station cannot start: %s; install the release that wrote it or restore the "
+            "pre-migration copy (docs/install.md, rolling back)", exc)
+        return EXIT_SCHEMA_TOO_NEW
     except StoreError as exc:
         if station.started.is_set():
             raise
@@ -92,11 +97,6 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"its folder to the user running forecourt, or choose another with [storage] "
               f"path in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
-    except SchemaTooNew as exc:
-        logging.getLogger("forecourt").critical(
-            "station cannot start: %s; install the release that wrote it or restore the "
-            "pre-migration copy (docs/install.md, rolling back)", exc)
-        return EXIT_SCHEMA_TOO_NEW
     except Exception as exc:  # the last word before systemd restarts us
         logging.getLogger("forecourt").critical("station failed: %s", _reasons(exc),
                                                 exc_info=True)
