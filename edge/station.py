@@ -176,8 +176,16 @@ class Station:
                 # Entered first, left last: every component below runs its loops under it and
                 # stops them as it is left.
                 services = await stack.enter_async_context(self.services)
+                # The books are read first and hook into every pump as the forecourt starts,
+                # before any pump is read (a non-sale fill recovered at start-up stays one).
+                books = Books(cfg, self.ledger, zone=self.zone, clock=self.clock,
+                              tanks=lambda: self.tanks.view if self.tanks else None,
+                              receipts=lambda: self.receipts)
+                await books.service.load()
                 forecourt = await stack.enter_async_context(
                     Forecourt(cfg, self.ledger, clock=self.clock))
+                books.service.attach(forecourt.pumps)
+                self.books = books
                 self.forecourt = forecourt
                 # Its lines and pumps are critical: should one of their tasks die, wait() raises
                 # and the station stops rather than sell on with a pump nobody follows.
@@ -188,12 +196,6 @@ class Station:
                 await self.orders.start()
                 stack.push_async_callback(services.peripheral("orders", self.orders.run).stop)
                 self.pricing = PriceScheduler(forecourt, self.ledger, clock=self.clock)
-                # The books hook into every pump before it can be asked to authorize.
-                books = Books(cfg, self.ledger, zone=self.zone, clock=self.clock,
-                              tanks=lambda: self.tanks.view if self.tanks else None,
-                              receipts=lambda: self.receipts)
-                await books.service.start(forecourt.pumps)
-                self.books = books
                 stack.push_async_callback(services.peripheral(
                     "books", books.service.run).stop)
                 self.commands = CommandHandlers(orders=self.orders, prices=self.pricing,

@@ -87,9 +87,9 @@ class BooksService:
     def now(self) -> datetime:
         return self._clock().astimezone(self.zone)
 
-    async def start(self, pumps: Mapping[int, PumpController]) -> None:
-        """Hooks into every pump; paused nozzles and pending non-sale requests come back from
-        the ledger (a restart during a delivery keeps its nozzles paused)."""
+    async def load(self) -> None:
+        """Paused nozzles and pending non-sale requests come back from the ledger (a restart
+        during a delivery keeps its nozzles paused). Before the pumps are read."""
         for receipt in (await self.ledger.read(self.deliveries.open_for_tanks)).values():
             for nozzle in receipt["paused_nozzles"]:
                 self.paused[nozzle] = receipt["id"]
@@ -97,6 +97,10 @@ class BooksService:
         for auth in active:
             if await self.ledger.read(self.store.has_nonsale_request, auth.id):
                 self._nonsale.add(auth.id)
+
+    def attach(self, pumps: Mapping[int, PumpController]) -> None:
+        """Hooks into every pump. Without an await in between the forecourt's start and this,
+        no pump has run a job yet: its start-up already sees the books."""
         for pump in pumps.values():
             pump.gate = self
             pump.nonsale = self

@@ -22,6 +22,7 @@ from simulator.totalizer import Totalizer
 from tests.e2e.conftest import (
     USERS,
     RunningStation,
+    dispensed,
     start_station,
     wait_pump_state,
     wait_sales,
@@ -439,3 +440,48 @@ async def test_a_price_change_splits_the_shift_into_price_periods(
     split: list[dict[str, Any]] = await wait_until(valued, timeout=20, what="the second period")
     assert [(p["price"], p["volume"], p["amount"]) for p in split] == [
         ("7.50", "4.00", "30.00"), ("7.80", "2.00", "15.60")]
+
+
+async def test_a_self_check_that_ends_while_the_daemon_is_down_stays_no_sale(
+        sim: Simulator, tmp_path: Path) -> None:
+    assert sim.url is not None
+    spec = StationSpec(port_url=sim.url, db=tmp_path / "station.db", api_port=free_port())
+    path = tmp_path / "station.toml"
+    path.write_text(spec.toml() + BOOKS.format(gauge_port=free_port(),
+                                               printer=tmp_path / "printer.bin"), "utf-8")
+    with Store.open(spec.db) as store:
+        for name, (role, pin) in USERS.items():
+            store.upsert_user(name, role=role, pin=pin)
+    sim.set_flow(PUMP1, Decimal("60"))  # a litre a second: the daemon stops mid-fill
+    running, task = await start_station(path)
+    try:
+        att = await RunningStation(running, path,
+                                   f"http://127.0.0.1:{running.port}").client("att")
+        await wait_pump_state(att, 1, "idle")
+        check = await att.post("/api/v1/nozzles/1/nonsale", json={
+            "kind": "self_check", "reason": "计量自检", "witnesses": ["李站长"],
+            "preset": {"volume": "5.00"}})
+        assert check.status_code == 202, check.text
+        sim.lift(PUMP1, 1)
+        await wait_until(lambda: dispensed(sim, PUMP1) > 50, timeout=20, what="fuel flowing")
+    finally:
+        running.request_stop()
+        await asyncio.wait_for(task, 20)
+    # The can fills while nothing follows the pump; the nozzle goes back.
+    await wait_until(lambda: len(sim.fills()) >= 1, timeout=30, what="the fill's end")
+    sim.hang(PUMP1, 1)
+    running, task = await start_station(path)
+    try:
+        att = await RunningStation(running, path,
+                                   f"http://127.0.0.1:{running.port}").client("att")
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            found = (await att.get("/api/v1/nonsale")).json()["fills"]
+            return found or None
+        fills: list[dict[str, Any]] = await wait_until(recorded, timeout=30,
+                                                       what="the fill recovered as non-sale")
+        assert (fills[0]["kind"], fills[0]["volume"]) == ("self_check", "5.00")
+        assert (await att.get("/api/v1/sales")).json()["sales"] == []
+    finally:
+        running.request_stop()
+        await asyncio.wait_for(task, 20)
