@@ -162,7 +162,7 @@ def register(app: FastAPI, station: "Station", require: Require,
         except PriceRefused as exc:
             raise api_error(422, exc.code, exc.message) from None
         check_band(found, confirmed=body.confirm_band, reason=body.reason)
-        new_id = f"LOCAL-{now:%Y%m%d%H%M%S}-{session.user}"
+        new_id = f"LOCAL-{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}-{session.user}"
         if new_id == price_set_id:
             raise api_error(409, "price_set_exists", "changed a moment after it was made; "
                             "try again in a second")

@@ -186,7 +186,8 @@ def register(app: FastAPI, station: "Station", require: Require,
             "effective_at": rfc3339(effective_at.astimezone(station.zone)),
             "emergency": body.effective_at is None and body.effective_local is None}
         check_band(found, confirmed=body.confirm_band, reason=body.reason)
-        price_set_id = f"LOCAL-{now:%Y%m%d%H%M%S}-{session.user}"
+        # To the millisecond: two changes by one person in one second are two price sets.
+        price_set_id = f"LOCAL-{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}-{session.user}"
         try:
             schedule = await station.pricing.schedule(
                 price_set_id, effective_at=effective_at, prices=wanted,

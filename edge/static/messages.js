@@ -111,6 +111,7 @@ window.FC_TEXT = {
     "month_closed": "这个月已经月结",
     "no_tanks": "本站没有配置油罐",
     "identifier_taken": "这个卡号或车牌已被使用",
+    "invalid_identifier": "卡号或车牌格式不对",
   },
   // What a pump, a tank, the printer, the voice or the cloud link raised (docs/runbook.md).
   alarms: {

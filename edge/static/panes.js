@@ -13,6 +13,7 @@
   const panes = {};
   let current = null;
   const loading = {};  // per pane: a load waiting, one running, another asked meanwhile
+  let loads = 0;
 
   function pane(name, spec) { panes[name] = spec; }
 
@@ -28,16 +29,19 @@
   // together are one load at most `wait` ms later, never postponed again by the next event
   // (a busy forecourt sends several a second); one load runs at a time.
   function refresh(name, wait = 300) {
-    if (name !== current) return;
+    if (name !== current || FC.token === null) return;
     const st = loading[name] || (loading[name] = { timer: null, running: false, again: false });
     if (st.running) { st.again = true; return; }
     if (st.timer !== null && wait > 0) return;
     clearTimeout(st.timer);
     st.timer = setTimeout(async () => {
       st.timer = null;
+      if (name !== current || FC.token === null) return;  // logged out meanwhile
       st.running = true;
       try {
         await panes[name].load();
+        loads += 1;
+        $("pane-" + name).dataset.loaded = String(loads);  // tests wait for the next one
       } catch (e) {
         status(e.message || FC.say("network"), "bad");
       } finally {
@@ -58,6 +62,10 @@
       .map(([role, name]) => el("option", { value: role, textContent: name })));
     showTab(FC.role === "finance" ? "report" : "sales");
     loadBadge();
+  });
+  on("logout", () => {
+    current = null;
+    for (const key of Object.keys(panes)) delete $("pane-" + key).dataset.loaded;
   });
   on("reconnected", () => { for (const key of Object.keys(panes)) refresh(key); loadBadge(); });
 

@@ -305,9 +305,14 @@ class Page:
         await self.until("return !document.getElementById('login').hidden;", "the login form")
 
     async def tab(self, name: str) -> None:
+        """Shows the tab and waits for the load its showing starts (not an earlier one)."""
+        before = await self.js("return document.getElementById('pane-' + arguments[0])"
+                               ".dataset.loaded || null;", name)
         await self.click(f'#tabs [data-tab="{name}"]')
-        await self.until("return !document.getElementById('pane-' + arguments[0]).hidden;",
-                         f"the {name} tab", name)
+        await self.until("const p = document.getElementById('pane-' + arguments[0]);"
+                         "return !p.hidden && p.dataset.loaded !== undefined"
+                         " && p.dataset.loaded !== arguments[1];",
+                         f"the {name} tab loaded", name, before)
 
     async def shot(self, name: str) -> None:
         if self.shots is None:
@@ -327,9 +332,61 @@ class Page:
         return sorted({w for w in words if w not in LATIN_ALLOWED})
 
     async def console_errors(self) -> list[str]:
+        """Script errors and CSP refusals the page logged. A refusal the API answered (a 4xx
+        the console shows in Chinese) is logged by Chromium too, and is not one."""
         logs = await self.do(lambda d: d.get_log("browser"))
-        return [e["message"] for e in logs if e.get("level") == "SEVERE"]
+        return [e["message"] for e in logs if e.get("level") == "SEVERE"
+                and not re.search(r"the server responded with a status of 4\d\d", e["message"])]
 
 
 def now_ms() -> float:
     return time.monotonic() * 1000
+
+
+class Proxy:
+    """A TCP relay between the browser and the station: cut it, and the station is unreachable
+    for the console without the daemon stopping (a cable pulled, a switch down)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                sink.close()
+
+        for task in (asyncio.create_task(pipe(reader, up_writer), name="proxy-up"),
+                     asyncio.create_task(pipe(up_reader, writer), name="proxy-down")):
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def cut(self) -> None:
+        """Nothing gets through any more: the listener closed, every connection dropped."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()

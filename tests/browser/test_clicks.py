@@ -50,17 +50,40 @@ def stops(rig: Rig, pumps: Iterable[int]) -> int:
                if fill.end is FillEnd.STOP)
 
 
-async def settle_unpaid(rig: Rig, pumps: Iterable[int] = range(1, 13)) -> None:
-    """Another cashier takes every payment still due on those pumps (through the API)."""
+async def settle_unpaid(rig: Rig, pumps: Iterable[int] = range(1, 13), *,
+                       last_only: bool = False) -> None:
+    """Another cashier takes every payment still due on those pumps (through the API), or on
+    each pump's last sale only."""
     client = await rig.client(CASHIER)
-    wanted = set(pumps)
-    for sale in rig.station.store.sales(since_seq=0, limit=1000, unpaid=True):
-        if sale.pump not in wanted:
-            continue
+    store = rig.station.store
+    if last_only:
+        found = [store.last_sale_of_pump(n) for n in pumps]
+        due = [s for s in found if s is not None and not s.paid]
+    else:
+        wanted = set(pumps)
+        due = [s for s in store.sales(since_seq=0, limit=1000, unpaid=True) if s.pump in wanted]
+    for sale in due:
         response = await client.post(f"/api/v1/sales/{sale.id}/payments",
                                      json={"method": "wechat", "amount": str(sale.due)})
         # 409: paid meanwhile by the pump's neighbour, which settles too.
         assert response.status_code in (201, 409), response.text
+
+
+async def settle(rig: Rig, pumps: Iterable[int]) -> None:
+    """Every nozzle back, nothing authorized, nothing latched: the pumps idle again. A task cut
+    short may leave a pump authorized with nobody fuelling: a stop withdraws that."""
+    client = await rig.client(MANAGER)
+    for n in pumps:
+        rig.hang_up(n)
+        pump = rig.station.forecourt.pumps[n]
+        if pump.auth is not None or pump.latched is not None:
+            await client.post(f"/api/v1/pumps/{n}/stop")
+            await wait_until(lambda pump=pump: pump.auth is None and pump.state in (
+                FuellingPoint.IDLE, FuellingPoint.STOPPED, FuellingPoint.CALLING),
+                timeout=WAIT, what=f"pump {n} settled")
+            response = await client.post(f"/api/v1/pumps/{n}/reset")
+            assert response.status_code == 200, response.text
+        await rig.until_state(n, "idle")
 
 
 @contextlib.asynccontextmanager
@@ -86,7 +109,7 @@ async def streaming(rig: Rig) -> AsyncIterator[None]:
                              what=f"pump {n} at its preset")
             rig.sim.hang(address, 1)
             await rig.until_state(n, "idle")
-            await settle_unpaid(rig, SELLING)  # a cashier elsewhere: payments stream too
+            await settle_unpaid(rig, [n], last_only=True)  # payments stream too
 
     tasks = [asyncio.create_task(fuel(n), name=f"stream-{n}") for n in STREAMING]
     try:
@@ -97,12 +120,7 @@ async def streaming(rig: Rig) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for n in STREAMING:
-            rig.hang_up(n)
-        for n in STREAMING:
-            await wait_until(lambda n=n: rig.state(n) == "idle" and
-                             rig.station.forecourt.pumps[n].auth is None,
-                             timeout=WAIT, what=f"pump {n} idle again")
+        await settle(rig, STREAMING)
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
@@ -170,14 +188,7 @@ async def test_a_hundred_emergency_stops_on_fuelling_pumps_all_arrive(
     finally:
         driver.quit()
         await settle_unpaid(rig)
-        for n in TARGETS:
-            rig.hang_up(n)
-            pump = rig.station.forecourt.pumps[n]
-            await wait_until(lambda pump=pump: pump.auth is None and pump.state in (
-                FuellingPoint.IDLE, FuellingPoint.STOPPED, FuellingPoint.CALLING),
-                timeout=WAIT, what=f"pump {n} settled")
-            await client.post(f"/api/v1/pumps/{n}/reset")
-            await rig.until_state(n, "idle")
+        await settle(rig, TARGETS)
 
 
 @pytest.mark.timeout(600)
