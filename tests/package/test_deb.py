@@ -76,7 +76,8 @@ def build(rev: str) -> Path:
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
-    run(ROOT / "scripts" / "package", "--rev", commit, "--out", folder, timeout=900)
+    # --fast: gzip, not xz (30 s less per package on this machine; the files are the same).
+    run(ROOT / "scripts" / "package", "--fast", "--rev", commit, "--out", folder, timeout=900)
     (deb,) = folder.glob("forecourt_*.deb")
     return deb
 
