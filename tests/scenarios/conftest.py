@@ -1,8 +1,10 @@
 """Which driver + simulator pairs the scenarios run against.
 
-Every scenario runs on each protocol's primary rig; scenarios marked ``sample`` also run on
-every other firmware profile. ``FORECOURT_SCENARIOS=all`` runs every scenario on every rig
-(``bench/scenarios.py`` does, and prints the matrix).
+Every scenario runs on each protocol's primary rig (its first: dart/rev211, ifsf/tqc,
+gilbarco/standard); scenarios marked ``sample`` also run on every other rig (DART firmware
+profiles, IFSF layouts and board variants, Gilbarco modes and end-of-sale profiles).
+``FORECOURT_SCENARIOS=all`` runs every scenario on every rig (``bench/scenarios.py`` does, and
+prints the matrix).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def primary_rigs() -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sample: also run on every firmware profile in CI")
+    config.addinivalue_line("markers", "sample: also run on every rig in CI")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
