@@ -153,6 +153,9 @@ class SimulatedFp:
         if code == ItemCode.ACCEPTED:
             self.opened = True
             self.owner = controller
+            if self.lifted is not None and self.state is FpState.IDLE:
+                # A nozzle taken while the point was closed: opened, the point calls.
+                self._event(SimEvent.LIFT, now)
         return code
 
     def close(self, now: float) -> int:
