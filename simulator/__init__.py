@@ -6,6 +6,11 @@ as an argument; `run_simulator` serves them over TCP or a pty in the running eve
 filling. Each pump runs a firmware profile (`simulator.firmware`: rev211, legacy, milli, bare,
 plus quirks), one for the line or one per address. The HTTP control API lives in
 `simulator.app`, the command line in `simulator.cli`.
+
+The IFSF (`simulator.ifsf`) and Gilbarco (`simulator.gilbarco`) simulators sit beside it;
+`simulator.registry` picks any of them by protocol and runs a simulated line for given station
+pumps behind one customer control (`forecourt simulate`, the demo, simulated customers and the
+tank gauge simulator use it).
 """
 
 from simulator.control import Simulator, make_pumps, pumps_from_config, run_simulator
