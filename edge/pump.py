@@ -221,6 +221,10 @@ class PumpController:
         """Apply what the pump says it is doing now (after start-up or a settled sale)."""
         if self.point_state is not None and self.point_state is not PointState.INOPERATIVE:
             self.signal(_POINT_SIGNAL[self.point_state])
+        if self.state is FP.CALLING and self.nozzle_out is not None:
+            # A customer who lifted while the pump was starting up (or while the last sale
+            # was settled) is waiting: an auto pump authorizes that lift now.
+            self._maybe_auto_authorize(self.nozzle_out)
 
     # ----------------------------------------------------------------- what the pump says
 

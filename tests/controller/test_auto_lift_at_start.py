@@ -4,10 +4,9 @@ Seen in the demo station: a customer lifted a nozzle of an auto pump while the s
 still starting that pump (its start-up: totals, prices); the pump came ready showing the
 nozzle up (calling) and was never authorized: ``PumpController._maybe_auto_authorize``
 (edge/pump.py) returns while the pump is not ready, and nothing asks again once it is. The
-customer must hang up and lift again. Whether a lift that came during start-up should be
-authorized is the controller's rule to decide (the controller never replays a command after
-a restart; this is a new lift, not a replay): this test states the behaviour the contract's
-"auto: authorize on nozzle lift" suggests, and is expected to fail until that is decided.
+customer had to hang up and lift again. A lift during start-up is a new lift, not a command
+replayed after a restart: an auto pump authorizes it once it is ready (edge/pump.py,
+``follow_point``), as the contract's "auto: authorize on nozzle lift" says.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from domain.equipment import Authorize, NozzleConfig, PumpConfig
 from domain.fuelling import NozzleUp, PointState
@@ -35,9 +32,6 @@ from tests.helpers import wait_until
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.mark.xfail(strict=True, reason="an auto pump ready with a nozzle up is not authorized "
-                   "(edge/pump.py: _maybe_auto_authorize returns while not ready, nothing "
-                   "asks again once ready)")
 async def test_an_auto_pump_ready_with_a_nozzle_up_authorizes_it(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "station.db", zone=ZONE)
     ledger = Ledger(store, EventHub(), zone=ZONE)
