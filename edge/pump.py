@@ -217,13 +217,14 @@ class PumpController:
             self.state = new
             self._on_change(self)
 
-    def follow_point(self) -> None:
+    def follow_point(self, *, started: bool = False) -> None:
         """Apply what the pump says it is doing now (after start-up or a settled sale)."""
         if self.point_state is not None and self.point_state is not PointState.INOPERATIVE:
             self.signal(_POINT_SIGNAL[self.point_state])
-        if self.state is FP.CALLING and self.nozzle_out is not None:
-            # A customer who lifted while the pump was starting up (or while the last sale
-            # was settled) is waiting: an auto pump authorizes that lift now.
+        if started and self.state is FP.CALLING and self.nozzle_out is not None:
+            # A customer who lifted while the pump was starting up is waiting: an auto pump
+            # authorizes that lift now. Not after a settled sale: a nozzle still up then is
+            # the customer who just filled, not a new lift.
             self._maybe_auto_authorize(self.nozzle_out)
 
     # ----------------------------------------------------------------- what the pump says

@@ -118,7 +118,7 @@ async def _start_up(pump: PumpController) -> None:
     await _check_decimals(pump)
     pump.point_state = pump.point.state
     pump.signal(PumpSignal.READY)
-    pump.follow_point()
+    pump.follow_point(started=True)
     log.info("pump %d ready (%s)", pump.number,
              pump.point_state.value if pump.point_state else "state unknown")
 
