@@ -221,6 +221,7 @@ function connect() {
   ws.onmessage = (m) => {
     if (socket !== ws) return;
     lastMessage = Date.now();
+    FC.received = (FC.received || 0) + 1;  // live messages so far (the browser tests read it)
     const message = JSON.parse(m.data);
     if (message.type === "forecourt.snapshot") {
       snapshot(message.data);

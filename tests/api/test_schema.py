@@ -42,6 +42,8 @@ ATTENDANT_MAY = {("POST", "/api/v1/nozzles/{number}/authorize"),
                  ("POST", "/api/v1/forecourt/stop"), ("POST", "/api/v1/pumps/{number}/reset"),
                  ("POST", "/api/v1/pumps/{number}/suspend"),
                  ("POST", "/api/v1/pumps/{number}/resume"),
+                 # An alarm acknowledged by whoever saw it (docs/console.md).
+                 ("POST", "/api/v1/alarms/{seq}/ack"),
                  # A nozzle put in non-sale mode (a self-check): docs/books.md.
                  ("POST", "/api/v1/nozzles/{number}/nonsale"),
                  ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}

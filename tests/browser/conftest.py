@@ -269,6 +269,24 @@ class Page:
         assert rect is not None, f"{css} is not on the page"
         return float(rect[0]), float(rect[1])
 
+    def click_held(self, css: str) -> None:
+        """A finger's click on a live screen: pressed, held until the page has received the
+        next live message (a pump's state, a sale), released (worker thread). A control that
+        a live update replaces in between never gets its click."""
+        x, y = self.place(css)
+        seen = self.driver.execute_script("return window.FC.received || 0;")
+        self.press(x, y)
+        try:
+            WebDriverWait(self.driver, WAIT, poll_frequency=0.02).until(
+                lambda d: d.execute_script("return (window.FC.received || 0) > arguments[0];",
+                                           seen), "a live message while the button is held")
+        finally:
+            self.release(x, y)
+
+    async def click_live(self, css: str, what: str = "") -> None:
+        await self.visible(css, what)
+        await self.do(lambda _: self.click_held(css))
+
     def click_now(self, css: str) -> None:
         """A real click at the element's place as it is now (worker thread)."""
         x, y = self.place(css)

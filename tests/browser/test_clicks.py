@@ -1,6 +1,8 @@
 """Buttons that never miss: a hundred emergency stops, a hundred keypad authorizations and a
 hundred payments, each a real mouse press and release at the button's place, while other pumps
-fuel and sales stream in (state events arrive several times a second meanwhile).
+fuel and sales stream in (state events arrive several times a second meanwhile). A button on
+the live screen is held down until the next live message has arrived, as a finger does, so
+that a control replaced by an update in between would lose its click.
 
 Before, the pump grid was rebuilt on every `pump.state` event, and 8 of 10 stop clicks on
 fuelling pumps sent nothing. The stops are counted where they land: the fillings the simulated
@@ -126,6 +128,19 @@ async def streaming(rig: Rig) -> AsyncIterator[None]:
             raise task.exception()  # type: ignore[misc]
 
 
+async def next_ready(ready: asyncio.Queue[int], armers: list[asyncio.Task[None]]) -> int:
+    """The next pump fuelling and waiting for its click; an arming that failed (a stop that
+    never arrived) fails the test with its own message."""
+    getter = asyncio.ensure_future(ready.get())
+    await asyncio.wait([getter, *armers], return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    failed = next(task for task in armers if task.done())
+    failed.result()  # raises what stopped it
+    raise AssertionError(f"{failed.get_name()} ended")
+
+
 async def test_a_hundred_emergency_stops_on_fuelling_pumps_all_arrive(
         station: Rig, tmp_path: Path) -> None:
     rig = station
@@ -167,7 +182,7 @@ async def test_a_hundred_emergency_stops_on_fuelling_pumps_all_arrive(
             try:
                 last = 0.0
                 for _ in range(CLICKS):
-                    n = await ready.get()
+                    n = await next_ready(ready, armers)
                     await page.until("return document.getElementById('pump-' + arguments[0])"
                                      ".dataset.state === 'fuelling';",
                                      f"pump {n} fuelling on screen", n)
@@ -175,7 +190,7 @@ async def test_a_hundred_emergency_stops_on_fuelling_pumps_all_arrive(
                     if wait > 0:
                         await asyncio.sleep(wait / 1000)  # the spacing asked for, not a wait
                     last = now_ms()
-                    await page.do(lambda _, n=n: page.click_now(f"#stop-{n}"))
+                    await page.do(lambda _, n=n: page.click_held(f"#stop-{n}"))
                     clicked[n].set()
                 await wait_until(lambda: stops(rig, TARGETS) - before >= CLICKS, timeout=WAIT,
                                  what="every stop at its pump")
@@ -223,7 +238,7 @@ async def test_a_hundred_keypad_authorizations_and_payments_while_sales_stream(
 
     async def pay_one(sale_id: str) -> None:
         row = f'#unpaid [data-sale="{sale_id}"] .pay-cash'
-        await page.click(row, f"the cash button of sale {sale_id}")
+        await page.click_live(row, f"the cash button of sale {sale_id}")
         await page.until("return document.querySelector(arguments[0]) === null;",
                          f"sale {sale_id} paid", f'#unpaid [data-sale="{sale_id}"]')
 
@@ -234,7 +249,7 @@ async def test_a_hundred_keypad_authorizations_and_payments_while_sales_stream(
         async with streaming(rig):
             for _ in range(CLICKS):
                 n = await idle.get()
-                await page.click(f"#auth-{n}", f"the authorize button of pump {n}")
+                await page.click_live(f"#auth-{n}", f"the authorize button of pump {n}")
                 await page.visible("#keypad-ok")
                 for key in "20":
                     await page.click(f'#keypad [data-key="{key}"]')
