@@ -30,6 +30,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,10 @@ from .errors import (
     VoiceNotFound,
 )
 from .player import APLAY, play_wav
+
+WAV_SETTLE = 2.0
+"""Seconds the engine's WAV file may take to be closed after its "finished" notification."""
+WAV_POLL = 0.02
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +276,22 @@ class SpeechEngine:
 
     @staticmethod
     def _check_wav(path: Path) -> None:
-        try:
-            with wave.open(str(path), "rb") as wav:
-                frames = wav.getnframes()
-        except (OSError, wave.Error, EOFError) as exc:
-            raise EngineFailed(f"the speech engine wrote no usable WAV file: {exc}") from None
+        # espeak-ng fills in the WAV header's sizes when it closes the file, which on a busy
+        # machine can come a moment after its "finished" notification: a header that still
+        # says 0 frames is read again for a short while before the file counts as empty.
+        deadline = time.monotonic() + WAV_SETTLE
+        while True:
+            try:
+                with wave.open(str(path), "rb") as wav:
+                    frames = wav.getnframes()
+            except (OSError, wave.Error, EOFError) as exc:
+                if time.monotonic() >= deadline:
+                    raise EngineFailed(f"the speech engine wrote no usable WAV file: {exc}"
+                                       ) from None
+                frames = 0
+            else:
+                if frames > 0 or time.monotonic() >= deadline:
+                    break
+            time.sleep(WAV_POLL)
         if frames == 0:
             raise EngineFailed("the speech engine wrote an empty WAV file")
