@@ -48,14 +48,14 @@ def check_listen(host: str, port: int, option: str) -> None:
 
 
 def check_devices(devices: Iterable[tuple[str, str]], *,
-                  wait: float = DEVICE_WAIT_SECONDS,
+                  wait: float | None = None,
                   clock: Callable[[], float] = time.monotonic,
                   sleep: Callable[[float], None] = time.sleep) -> None:
     """StartProblem for a serial device path (`/dev/...`) that does not exist, after waiting
     `wait` seconds for it to appear. `devices` are (device, the option naming it); pyserial
     URLs (socket://, rfc2217://, loop://) are not files and are not checked."""
     paths = [(device, option) for device, option in devices if device.startswith("/")]
-    deadline = clock() + wait
+    deadline = clock() + (DEVICE_WAIT_SECONDS if wait is None else wait)
     while True:
         missing = [(device, option) for device, option in paths if not os.path.exists(device)]
         if not missing or clock() >= deadline:
