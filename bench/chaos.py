@@ -53,6 +53,7 @@ from harness import BenchError, free_port, machine, revision, run_and_report  # 
 
 from simulator.cloud import CloudPeer  # noqa: E402
 from simulator.control import Simulator, make_pumps, run_simulator  # noqa: E402
+from simulator.lines.dart import DartLine  # noqa: E402
 from simulator.metering import raw_to_decimal  # noqa: E402
 from simulator.states import FUEL_STATES  # noqa: E402
 from simulator.traffic import CustomerTraffic, TrafficSettings  # noqa: E402
@@ -276,7 +277,9 @@ async def _until(check: Callable[[], bool], timeout: float, what: str, *,
 async def _customers(sim: Simulator, seed: int) -> AsyncIterator[CustomerTraffic]:
     settings = TrafficSettings(mean_interval=2.0, patience=6.0, min_litres=Decimal("1"),
                                max_litres=Decimal("6"), min_leave=0.2, max_leave=1.0)
-    traffic = CustomerTraffic(sim, seed=seed, settings=settings)
+    # Customers act through the line's neutral control (pumps numbered 1.. in address order,
+    # as the chaos station numbers them).
+    traffic = CustomerTraffic(DartLine.wrap(sim), seed=seed, settings=settings)
     task = asyncio.create_task(traffic.run(), name="customers")
     try:
         yield traffic
