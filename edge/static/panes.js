@@ -597,14 +597,18 @@
     const box = el("div", { className: "report", id: "shift-" + r.shift_id });
     box.append(el("h3", { textContent: "第 " + r.shift_id + " 班 " + (closed ? "班结报表" : "（当班，截至 " + FC.hm(r.as_of) + "）") }),
       el("p", { textContent: "开班 " + FC.when(r.opened_at) + (closed ? "  交班 " + FC.when(r.closed_at) + "  交班人 " + (r.closed_by || "") : "") }));
-    const nozzles = el("table", { className: "grid nozzles" }, head("油枪", "起码（升）", closed ? "止码（升）" : "当前码（升）", "泵码升数", "销售升数", "销售金额", "差异（升）"));
+    // Litres unless said otherwise; the same lines as the printed report (起码, 止码, 泵码升数,
+    // 销售升数, 销售金额, 差异).
+    const nozzles = el("table", { className: "grid nozzles" }, head("油枪", "起码", closed ? "止码" : "当前码", "泵码升数",
+      "销售升数", "金额（元）", "差异"));
     for (const n of r.nozzles) {
       const tr = row(n.nozzle + "号枪 " + (n.grade || "") + "#", n.open && n.open.volume_total, n.close && n.close.volume_total,
-        n.delta && n.delta.volume, n.sales.volume + "（" + n.sales.count + "笔）", n.sales.amount, n.difference && n.difference.volume);
+        n.delta && n.delta.volume, n.sales.volume, n.sales.amount, n.difference && n.difference.volume);
       if (n.mismatch) tr.className = "mismatch";
       nozzles.append(tr);
     }
-    box.append(el("div", { className: "scroll-x" }, nozzles));
+    box.append(el("p", { className: "muted", textContent: "泵码（升）：每支油枪本班的起码、止码与销售对比" }),
+      el("div", { className: "scroll-x" }, nozzles));
     const grades = el("table", { className: "grid" }, head("油品", "笔数", "升数", "金额"),
       ...r.grades.map((g) => row(g.grade + "#", g.count, g.volume, g.amount)));
     const pays = el("table", { className: "grid" }, head("收款方式", "笔数", "", "金额"),

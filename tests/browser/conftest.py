@@ -11,6 +11,7 @@ DevTools protocol's Input.dispatchMouseEvent (`Page.click`), never `element.clic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
@@ -32,7 +33,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from domain.model import Role
 from edge.station import Station
 from edge.store import Store
+from edge.store.console import last_audit_seq
 from simulator.control import Simulator, run_simulator
+from simulator.gauge import demo_tank_settings, demo_tanks_toml, run_gauge_simulator
 from simulator.pump import SimulatedPump
 from tests.e2e.conftest import start_station
 from tests.helpers import PumpSpec, StationSpec, free_port, wait_until
@@ -140,13 +143,19 @@ class Rig:
         self.clients.clear()
 
 
+def audit_tail(store: Store, count: int = 500) -> list[Any]:
+    """The newest `count` audit entries, oldest first."""
+    last = store.read_with(last_audit_seq)
+    return store.audit_entries(max(0, last - count), count)
+
+
 def write_station(data: Path, sim: Simulator, pumps: int, *, print_at: str = "fill_end",
-                  bands: str = "") -> Path:
+                  bands: str = "", tanks: str = "") -> Path:
     spec = StationSpec(port_url=sim.url, db=data / "station.db", api_port=free_port(),
                        pumps=pump_specs(pumps), reply_timeout_ms=200)
     text = spec.toml().replace('price = "8.02"\n', 'price = "8.02"\n' + bands)
     config = data / "station.toml"
-    config.write_text(text + "\n" + PRINTER.format(print_at=print_at), "utf-8")
+    config.write_text(text + "\n" + PRINTER.format(print_at=print_at) + "\n" + tanks, "utf-8")
     if not (data / "station.db").exists():
         with Store.open(spec.db) as store:
             for name, (role, pin) in USERS.items():
@@ -166,25 +175,36 @@ async def running(config: Path) -> AsyncIterator[Station]:
 
 @asynccontextmanager
 async def rig(data: Path, pumps: int = 12, *, sim_pumps_: Sequence[SimulatedPump] | None = None,
-              print_at: str = "fill_end", bands: str = "") -> AsyncIterator[Rig]:
+              print_at: str = "fill_end", bands: str = "",
+              tanks: bool = False) -> AsyncIterator[Rig]:
+    """A station of `pumps` pumps; with `tanks`, three tanks on a simulated gauge console
+    (tank 3 low on stock: its alert is raised at the first reading)."""
     data.mkdir(parents=True, exist_ok=True)
-    async with run_simulator(list(sim_pumps_ or sim_pumps(pumps))) as sim:
-        config = write_station(data, sim, pumps, print_at=print_at, bands=bands)
-        async with running(config) as station:
-            await wait_until(lambda: all(p.state.value == "idle"
-                                         for p in station.forecourt.pumps.values()),
-                             timeout=60, what="every pump idle")
-            found = Rig(station, sim, config, data)
-            try:
-                yield found
-            finally:
-                await found.close()
+    async with contextlib.AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(run_simulator(list(sim_pumps_ or sim_pumps(pumps))))
+        tank_config = ""
+        if tanks:
+            gauges = await stack.enter_async_context(run_gauge_simulator(
+                demo_tank_settings(), volumes={1: Decimal("21000"), 2: Decimal("9000"),
+                                               3: Decimal("2400")}))
+            tank_config = demo_tanks_toml(gauges.url("console"))
+        config = write_station(data, sim, pumps, print_at=print_at, bands=bands,
+                               tanks=tank_config)
+        station = await stack.enter_async_context(running(config))
+        await wait_until(lambda: all(p.state.value == "idle"
+                                     for p in station.forecourt.pumps.values()),
+                         timeout=60, what="every pump idle")
+        found = Rig(station, sim, config, data)
+        try:
+            yield found
+        finally:
+            await found.close()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     """One station of twelve pumps for the browser tests that can share it."""
-    async with rig(tmp_path_factory.mktemp("station")) as found:
+    async with rig(tmp_path_factory.mktemp("station"), tanks=True) as found:
         yield found
 
 

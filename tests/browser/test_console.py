@@ -118,6 +118,10 @@ async def attendant_day(page: Page, rig: Rig, first: bool) -> str:
     await page.until("return document.querySelector('#pump-6 .t-state').textContent === '已急停';",
                      "pump 6 latched")
     await page.tab("alarms")
+    # Tank alerts are in the same list as the pumps' alarms.
+    await page.until("return [...document.querySelectorAll('#alarm-list .item')]"
+                     ".some((i) => i.innerText.includes('3号罐')"
+                     " && i.innerText.includes('油罐低库存'));", "tank 3's alert in the list")
     await page.until("return [...document.querySelectorAll('#alarm-list .item')]"
                      ".some((i) => i.innerText.includes('6号加油机')"
                      " && i.innerText.includes('站内急停')"
@@ -240,7 +244,7 @@ async def manager_day(page: Page, rig: Rig, size: tuple[int, int], first: bool) 
     assert closed is not None and closed.report is not None and closed.report["cash"]
     shown = await page.text("#shift-report")
     assert f"第 {before.id} 班 班结报表" in shown, shown
-    assert "起码（升）" in shown and "止码（升）" in shown, shown
+    assert "起码" in shown and "止码" in shown and "泵码升数" in shown, shown
     assert closed.report["cash"]["over_short"] in shown.replace("￥", ""), shown
     if first:
         await page.shot("shift")
@@ -278,6 +282,8 @@ async def finance_day(page: Page, rig: Rig, first: bool) -> None:
     if first:
         await page.shot("report")
     await page.tab("tanks")
+    tanks = await page.text("#tanks")
+    assert "1号罐 · 92#" in tanks and "⚠ 低库存" in tanks, tanks
     if first:
         await page.shot("tanks")
 

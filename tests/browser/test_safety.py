@@ -26,8 +26,10 @@ from tests.browser.conftest import (
     Page,
     Proxy,
     Rig,
+    audit_tail,
     chrome,
     running,
+    shots_dir,
     sim_pumps,
     write_station,
 )
@@ -54,7 +56,7 @@ async def test_a_price_beyond_its_band_needs_a_second_confirmation_and_a_reason(
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "price_outside_band"
     driver = chrome(tmp_path / "chromium")
-    page = Page(driver)
+    page = Page(driver, shots_dir(tmp_path))
     try:
         await page.login(rig_.base, MANAGER)
         await page.tab("prices")
@@ -72,11 +74,17 @@ async def test_a_price_beyond_its_band_needs_a_second_confirmation_and_a_reason(
         assert len(store.price_schedules(50)) == schedules
         assert rig_.station.forecourt.prices.prices["92"] == old
         await page.type("#price-reason", "国家发改委调价通知")
+        await page.shot("prices-band")
         await page.click("#price-ok2")
         await wait_until(lambda: rig_.station.forecourt.prices.prices["92"] == Decimal("99"),
                          timeout=WAIT, what="99 in force after the second confirmation")
-        entries = store.audit_entries(0, 1000)
-        done = [e for e in entries if e.action == "prices.schedule" and e.outcome == "ok"][-1]
+        # An audit entry is written once its answer has left: waited for.
+        done = await wait_until(lambda: next(
+            (e for e in audit_tail(store) if e.action == "prices.schedule"
+             and e.outcome == "ok"
+             and e.details.get("change", {}).get("reason") == "国家发改委调价通知"), None),
+            timeout=WAIT, what="the change in the audit log")
+        entries = audit_tail(store)
         change_audited = done.details["change"]
         assert change_audited["reason"] == "国家发改委调价通知"
         assert change_audited["changes"][0]["old"] == str(old)
@@ -129,9 +137,10 @@ async def test_a_pending_schedule_is_cancelled_and_never_applied(
         assert schedule.price_set_id not in [s.price_set_id
                                              for s in store.due_price_schedules(later)]
         assert store.apply_price_schedule(schedule.price_set_id).applied_at is None
-        entries = store.audit_entries(0, 1000)
-        assert any(e.action == "prices.cancel" and e.outcome == "ok"
-                   and e.target == schedule.price_set_id for e in entries)
+        await wait_until(lambda: any(
+            e.action == "prices.cancel" and e.outcome == "ok"
+            and e.target == schedule.price_set_id for e in audit_tail(store)),
+            timeout=WAIT, what="the cancellation in the audit log")
         # One in force cannot be cancelled.
         client = await rig_.client(MANAGER)
         applied = next(s for s in store.price_schedules(50) if s.applied_at is not None)
@@ -254,7 +263,7 @@ async def test_the_console_greys_out_and_comes_back_by_itself(
     proxy = Proxy(rig_.station.port)
     await proxy.start()
     driver = chrome(tmp_path / "chromium")
-    page = Page(driver)
+    page = Page(driver, shots_dir(tmp_path))
     try:
         await page.login(f"http://127.0.0.1:{proxy.port}", CASHIER)
         await proxy.cut()
@@ -264,6 +273,7 @@ async def test_the_console_greys_out_and_comes_back_by_itself(
                          " && document.getElementById('auth-1').matches(':disabled')"
                          " && !document.getElementById('link').hidden;", "the console greyed")
         assert "连接中断" in await page.text("#link")
+        await page.shot("offline")
         await proxy.start()  # the same port: the network is back
         await page.until("return !document.body.classList.contains('offline')"
                          " && !document.getElementById('stop-1').matches(':disabled');",
