@@ -15,12 +15,15 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
+from domain.model import TotalsReading
 from edge.store.console import receipt_counts
 from simulator.control import run_simulator
 from tests.browser.conftest import (
     CASHIER,
+    FINANCE,
     MANAGER,
     WAIT,
     Page,
@@ -342,5 +345,59 @@ async def test_a_receipt_printed_before_a_restart_is_a_copy_after_it(tmp_path: P
                 assert "补打".encode("gb18030") in spool.read_bytes()[printed:]
                 assert station.store.read_with(receipt_counts, [sale.id]) == {sale.id: 2}
                 await second.close()
+    finally:
+        driver.quit()
+
+
+async def test_what_waits_for_a_manager_has_its_screen(station: Rig, tmp_path: Path) -> None:
+    """A pump out of service released, a recovery settled, a locked-out user unlocked, the
+    printer asked to retry: each from the console, each audited."""
+    rig_ = station
+    store = rig_.station.store
+    pump = rig_.station.forecourt.pumps[7]
+    await pump.take_out_of_service("impossible_figures", problem="beyond_max_flow")
+    now = rig_.station.clock()
+    review = store.open_review(
+        kind="one_witness", grade="92", logical=1, authorization_id=None, order_id=None,
+        before=TotalsReading(8, 15, Decimal("5000.00"), Decimal("37500.00"), now, "review"),
+        after=TotalsReading(8, 15, Decimal("5002.00"), Decimal("37515.00"), now, "review"),
+        filling=None)
+    async with httpx.AsyncClient(base_url=rig_.base, timeout=20) as stranger:
+        for _ in range(6):  # wrong PINs for the finance user: locked out
+            await stranger.post("/api/v1/session", json={"user": FINANCE, "pin": "0000"})
+    driver = chrome(tmp_path / "chromium")
+    page = Page(driver, shots_dir(tmp_path))
+    try:
+        await page.login(rig_.base, MANAGER)
+        await page.tab("alarms")
+        await page.visible("#service .release", "pump 7 out of service")
+        await page.visible(f'#reviews [data-review="{review.id}"] .dismiss', "the review")
+        await page.visible(f'#locked [data-user="{FINANCE}"] .unlock', "the locked user")
+        await page.shot("waiting")
+        assert await page.latin_words() == []
+        await page.click("#service .release")
+        await page.type("#reason", "计量已校验")
+        await page.click("#reason-ok")
+        await wait_until(lambda: pump.out_of_service is None, timeout=WAIT,
+                         what="pump 7 back in service")
+        await page.click(f'#reviews [data-review="{review.id}"] .dismiss')
+        await page.type("#reason", "校表放油，已回罐")
+        await page.click("#reason-ok")
+        await wait_until(lambda: getattr(store.get_review(review.id), "status", None)
+                         == "dismissed", timeout=WAIT, what="the review settled")
+        await page.click(f'#locked [data-user="{FINANCE}"] .unlock')
+        await page.until("return document.getElementById('locked-box').hidden;",
+                         "no user locked out")
+        page2 = Page(chrome(tmp_path / "chromium2"))
+        try:
+            await page2.login(rig_.base, FINANCE)  # the right PIN works again at once
+        finally:
+            page2.driver.quit()
+        await page.click("#printer-chip")
+        await page.click("#printer-retry")
+        await page.until("return document.getElementById('dialog').hidden;", "the retry sent")
+        await wait_until(lambda: {e.action for e in audit_tail(store)} >= {
+            "pump.release", "review.dismiss", "user.unlock", "printer.retry"},
+            timeout=WAIT, what="every one audited")
     finally:
         driver.quit()
