@@ -117,7 +117,9 @@ FC.api = async function api(method, path, body, { timeout = 10000, raw = false }
   const data = json ? await response.json() : {};
   if (!response.ok) {
     const error = data.error || {};
-    throw new ApiError(error.code || "http_error", response.status, error.message || "");
+    const failed = new ApiError(error.code || "http_error", response.status, error.message || "");
+    failed.retryAfter = Number(response.headers.get("retry-after")) || null;
+    throw failed;
   }
   return data;
 };
@@ -513,7 +515,11 @@ async function login(ev) {
     connect();
     FC.emit("login");
   } catch (e) {
-    FC.setText($("loginerr"), e instanceof ApiError ? e.message : FC.say("network"));
+    let text = e instanceof ApiError ? e.message : FC.say("network");
+    if (e instanceof ApiError && e.code === "login_throttled" && e.retryAfter) {
+      text = "密码错误次数太多，请 " + e.retryAfter + " 秒后再试，或请站长解锁";
+    }
+    FC.setText($("loginerr"), text);
     if (FC.token && !FC.info) { FC.token = null; FC.role = null; }
   } finally {
     $("go").disabled = false;
