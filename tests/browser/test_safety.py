@@ -129,9 +129,25 @@ async def test_a_pending_schedule_is_cancelled_and_never_applied(
         pending = [s for s in store.price_schedules(50) if s.applied_at is None
                    and s.prices == {"95": Decimal("8.12")}]
         assert len(pending) == 1
-        schedule = pending[0]
-        item = f'#schedules [data-schedule="{schedule.price_set_id}"]'
+        first = pending[0]
+        # Changed: another price, an hour later; the first one is cancelled with it.
+        item = f'#schedules [data-schedule="{first.price_set_id}"]'
         assert "待生效" in await page.text(item)
+        await page.click(f"{item} .edit")
+        await page.type("#edit-price", "8.14")
+        await page.type("#edit-time", "10:00")
+        await page.click("#edit-ok")
+        assert "8.14 元/升" in await page.text("#price-change")
+        await page.click("#price-ok")
+        await page.until("return document.querySelector(arguments[0]).innerText"
+                         ".includes('已取消');", "the first schedule replaced", item)
+        changed = [s for s in store.price_schedules(50) if s.applied_at is None
+                   and s.prices == {"95": Decimal("8.14")}]
+        assert len(changed) == 1
+        schedule = changed[0]
+        assert schedule.effective_at == first.effective_at + timedelta(hours=1)
+        item = f'#schedules [data-schedule="{schedule.price_set_id}"]'
+        await page.visible(f"{item} .cancel", "the changed schedule")
         await page.click(f"{item} .cancel")
         await page.click("#cancel-ok")
         await page.until("return document.querySelector(arguments[0]).innerText"
@@ -146,8 +162,15 @@ async def test_a_pending_schedule_is_cancelled_and_never_applied(
             timeout=WAIT, what="the cancellation in the audit log")
         # One in force cannot be cancelled.
         client = await rig_.client(MANAGER)
-        applied = next(s for s in store.price_schedules(50) if s.applied_at is not None)
-        response = await client.delete(f"/api/v1/prices/schedules/{applied.price_set_id}")
+        now = rig_.station.forecourt.prices.prices["95"]
+        made = await client.post("/api/v1/prices", json={"prices": {"95": str(now)},
+                                                         "emergency": True})
+        assert made.status_code == 201, made.text
+        applied = made.json()["price_set_id"]
+        await wait_until(lambda: any(s.price_set_id == applied and s.applied_at is not None
+                                     for s in store.price_schedules(50)),
+                         timeout=WAIT, what="the change in force")
+        response = await client.delete(f"/api/v1/prices/schedules/{applied}")
         assert response.status_code == 409, response.text
         assert response.json()["error"]["code"] == "schedule_applied"
     finally:
