@@ -344,6 +344,14 @@ async def test_a_receipt_printed_before_a_restart_is_a_copy_after_it(tmp_path: P
                 await wait_until(lambda: spool.exists() and "已付清".encode("gb18030")
                                  in spool.read_bytes(), timeout=WAIT, what="the paid receipt")
                 assert "未付".encode("gb18030") not in spool.read_bytes()
+                # The station-wide stop in the header: every pump latched, reset one by one.
+                await page.click("#stop-all")
+                await page.until("return [...document.querySelectorAll('#strip .t-state')]"
+                                 ".every((s) => s.textContent === '已急停');", "every pump latched")
+                assert all(p.latched is not None for p in station.forecourt.pumps.values())
+                for n in (1, 2):
+                    await page.click(f"#reset-{n}")
+                    await first.until_state(n, "idle")
                 await first.close()
                 # The daemon stops: the console greys out at once.
                 station.request_stop()
