@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
@@ -145,7 +146,8 @@ class PumpController:
     def __init__(self, settings: PumpConfig, point: FuellingPoint, ledger: Ledger,
                  prices: PriceBook, *, clock: Callable[[], datetime],
                  on_change: Callable[[PumpController], None],
-                 policy: Controller | None = None) -> None:
+                 policy: Controller | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.number = settings.number
         self.point = point
@@ -153,6 +155,7 @@ class PumpController:
         self.prices = prices
         self.policy = policy or Controller()
         self._clock = clock
+        self.monotonic = monotonic  # times fillings (the wall clock may step)
         self._on_change = on_change
         self.by_logical = {n.logical: n for n in settings.nozzles}
         self.state = FP.OFFLINE
@@ -167,7 +170,10 @@ class PumpController:
         self.selected: int | None = None  # the nozzle of the current or last filling
         self.volume = Decimal(0)  # the current or last filling, as the pump shows it
         self.amount = Decimal(0)
-        self.fill_started_at: datetime | None = None
+        self.fill_started_at: datetime | None = None  # wall clock: what the sale shows
+        # The loop's monotonic clock at the same moment: how long fuel really flowed, whatever
+        # the wall clock does meanwhile (an NTP step must not make a filling impossible).
+        self.fill_started_mono: float | None = None
         self.fill_logical: int | None = None  # fixed when the filling ended
         self.recovered_fill = False  # a filling adopted at start-up
         self.alarms: dict[str, dict[str, Any]] = {}  # active alarms by kind
@@ -282,6 +288,8 @@ class PumpController:
         previous, self.point_state = self.point_state, state
         if state is PointState.FUELLING and previous is not PointState.FUELLING:
             self.fill_started_at = self.fill_started_at or self._clock()
+            if self.fill_started_mono is None:
+                self.fill_started_mono = self.monotonic()
             self._disarm()
             if self.auth is not None and self.auth.state != AuthorizationState.FUELLING:
                 self._submit(self._mark_fuelling)
@@ -526,6 +534,7 @@ class PumpController:
         self.auth = auth
         self.volume = self.amount = Decimal(0)
         self.fill_started_at = None
+        self.fill_started_mono = None
         self.fill_logical = None
         self.recovered_fill = False
         self.selected = logical
@@ -739,6 +748,7 @@ class PumpController:
         self.recovered_fill = False
         self.fill_logical = None
         self.fill_started_at = None
+        self.fill_started_mono = None
         self._disarm()
         if self.state is FP.COMPLETING:
             self.signal(PumpSignal.SALE_SETTLED)

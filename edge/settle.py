@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -83,8 +82,10 @@ async def settle(pump: PumpController) -> None:
         return
     impossible = impossible_figures(
         volume=finished.volume, amount=finished.amount,
-        preset=pump.auth.preset if pump.auth else None, started_at=pump.fill_started_at,
-        ended_at=pump.now(), before=before, after=after, pump=pump)
+        preset=pump.auth.preset if pump.auth else None,
+        seconds=None if pump.fill_started_mono is None
+        else pump.monotonic() - pump.fill_started_mono,
+        before=before, after=after, pump=pump)
     sale = build_sale(pump, logical=logical, filling=finished, before=before, after=after,
                       recovered=pump.recovered_fill, extra=impossible,
                       flags=("impossible_figures",) if impossible else ())
@@ -210,9 +211,8 @@ def build_sale(pump: PumpController, *, logical: int, filling: FinishedSale,
 
 
 def impossible_figures(*, volume: Decimal, amount: Decimal, preset: Preset | None,
-                       started_at: datetime | None, ended_at: datetime,
-                       before: TotalsReading | None, after: TotalsReading,
-                       pump: PumpController) -> list[dict[str, Any]]:
+                       seconds: float | None, before: TotalsReading | None,
+                       after: TotalsReading, pump: PumpController) -> list[dict[str, Any]]:
     """What no working pump reports: far past its preset, faster than any pump flows, or a
     volume its totals did not count. Each is a discrepancy of kind ``impossible_figures``."""
     policy = pump.policy
@@ -231,8 +231,9 @@ def impossible_figures(*, volume: Decimal, amount: Decimal, preset: Preset | Non
             volume > preset.value + policy.preset_overrun_volume):
         problem("beyond_preset", preset=str(preset.value),
                 allowed=str(policy.preset_overrun_volume))
-    if started_at is not None:
-        minutes = Decimal(max((ended_at - started_at).total_seconds(), 0.0)) / 60
+    if seconds is not None:
+        # Monotonic seconds since fuel was seen flowing (not the wall clock, which may step).
+        minutes = Decimal(max(seconds, 0.0)) / 60
         most = policy.max_flow_lpm * minutes + policy.preset_overrun_volume
         if volume > most:
             problem("beyond_max_flow", seconds=str(round(minutes * 60, 1)),

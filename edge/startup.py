@@ -94,6 +94,7 @@ async def _start_up(pump: PumpController) -> None:
         pump.auth = active[-1] if active else None
         pump.recovered_fill = True
         pump.fill_started_at = None
+        pump.fill_started_mono = None
         pump.signal(PumpSignal.READY)
         pump.follow_point()
         log.info("pump %d: following a pump found %s at start-up", pump.number,

@@ -263,3 +263,25 @@ async def test_a_filling_whose_end_comes_after_the_idle_state_keeps_its_authoriz
         assert sale.authorization_id == auth.id
         assert "no_authorization" not in {d["kind"] for d in
                                          rig.events("reconciliation.discrepancy")}
+
+
+async def test_a_wall_clock_step_during_a_filling_does_not_make_it_impossible(
+        tmp_path: Path) -> None:
+    """The maximum-flow check times the filling on the monotonic clock: an NTP step back in
+    the middle of it (seen in the chaos run) is no reason to take the pump out of service."""
+    async with _rig(tmp_path, policy=Controller(max_flow_lpm=Decimal(600))) as rig:
+        await _ready(rig)
+        stepped = False
+        rig.pump._clock = lambda: _now() - (timedelta(hours=1) if stepped else timedelta(0))
+        seconds = [1000.0]
+        rig.pump.monotonic = lambda: seconds[0]
+        await rig.pump.authorize(1, None, source="attendant", user="li")
+        rig.point.lift(1)
+        rig.point.fill(1, Decimal("1.00"), end=False)  # fuel seen flowing now
+        seconds[0] += 0.2  # 0.2 s at 600 L/min is 2 L: 1 L is possible
+        stepped = True  # the wall clock goes back an hour
+        rig.point.end(1)
+        await wait_until(lambda: rig.store.sales(), what="the sale")
+        (sale,) = rig.store.sales()
+        assert "impossible_figures" not in sale.flags
+        assert rig.pump.out_of_service is None
