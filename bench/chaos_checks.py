@@ -10,6 +10,7 @@ Pure functions over plain records, so that each check is tested on its own with 
   of the run and the last ends at the pump's totals at the end;
 - the event seq is gapless in SQLite (1..N) and at the cloud (everything up to N, no gap);
 - every step of the daemon's wall clock was noticed and logged by the daemon;
+- no healthy pump was taken out of service (an authorization refused as pump_out_of_service);
 - while the disk was full nothing was authorized and no fuel started to flow, an authorization
   tried then was refused with storage_unavailable, and the station authorized again afterwards.
 
@@ -145,6 +146,12 @@ def judge(
     _check_seq(verdict, event_seqs, cloud_contiguous, cloud_gaps)
     _check_cloud(verdict, sales, cloud_sales)
     _check_full_disk(verdict, windows, attempts, dispensed)
+    # The simulated pumps are healthy: none may be taken out of service for impossible figures
+    # (a clock step, a restart or line noise must not look like a broken meter).
+    out = [a for a in attempts if a.code == "pump_out_of_service"]
+    if out:
+        verdict.problem(f"{len(out)} authorization(s) refused because a healthy pump was taken "
+                        "out of service")
     verdict.clock_steps, verdict.clock_steps_noticed = clock_steps, clock_steps_noticed
     if clock_steps_noticed != clock_steps:
         verdict.problem(f"the wall clock was stepped {clock_steps} times, the daemon logged "

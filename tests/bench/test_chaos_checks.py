@@ -133,3 +133,10 @@ def test_a_clock_step_the_daemon_did_not_notice_fails() -> None:
     assert verdict(clock_steps=2, clock_steps_noticed=2).ok
     v = verdict(clock_steps=2, clock_steps_noticed=1)
     assert not v.ok and any("wall clock" in p for p in v.problems)
+
+
+def test_a_healthy_pump_taken_out_of_service_fails() -> None:
+    refused = Attempt(50.0, 50.1, 409, "pump_out_of_service")
+    v = verdict(attempts=[Attempt(40.0, 40.1, 202), refused])
+    assert not v.ok and any("out of service" in p for p in v.problems)
+    assert verdict(attempts=[Attempt(40.0, 40.1, 409, "nozzle_busy")]).ok
