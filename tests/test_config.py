@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.config_reader import Findings
-from domain.config_reader import one_of
+from domain.config_reader import Findings, one_of
 from drivers import registry
 from drivers.dart.config import Parity
 from edge.config import (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from domain import states
 from domain.states import (
     AuthorizationSignal,
     AuthorizationState,
@@ -17,7 +18,6 @@ from domain.states import (
     authorization_next,
     fuelling_point_next,
 )
-from domain import states
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "state-machines.md"
 
