@@ -63,6 +63,7 @@ from sync.schemas import SCHEMAS
 log = logging.getLogger(__name__)
 
 CLOCK_WATCH_INTERVAL = 1.0  # seconds between two looks at the wall clock against the monotonic
+API_CLOSE_SECONDS = 3.0  # what open connections get to close at a stop
 
 
 def utc_now() -> datetime:
@@ -245,7 +246,10 @@ class Station:
         server = _QuietServer(uvicorn.Config(
             create_app(self), host=cfg.api.host, port=cfg.api.port, log_level="warning",
             lifespan="off", access_log=False, ws_ping_interval=20,
-            ws_max_size=cfg.api.max_request, **tls))
+            ws_max_size=cfg.api.max_request,
+            # At a stop, connections that do not close by themselves (a console's WebSocket
+            # whose TLS close never completes) are dropped after this, not waited for forever.
+            timeout_graceful_shutdown=API_CLOSE_SECONDS, **tls))
         services = self.services
         own = [services.critical("api", lambda: self._serve_api(server)),
                services.critical("store-probe", self.ledger.probe),
@@ -294,6 +298,15 @@ class Station:
             # says why); here that is an error like any other, and systemd restarts the daemon.
             raise RuntimeError(f"cannot serve the API on {api.host}:{api.port} "
                                "(in use by another program?)") from None
+        except Exception as exc:
+            if not server.should_exit:
+                raise
+            # Closing the connections at an orderly stop: uvicorn's WebSocket shutdown raises
+            # when a console's socket is already closing (websockets' InvalidState). The stop
+            # goes on; this is no failure of the station.
+            log.warning("API: a connection could not be closed cleanly at stop: %s: %s",
+                        type(exc).__name__, exc)
+            return
         if not server.should_exit:
             raise RuntimeError(f"the API on {api.host}:{api.port} stopped serving")
 

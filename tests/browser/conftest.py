@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +41,7 @@ from simulator.gauge import demo_tank_settings, demo_tanks_toml, run_gauge_simul
 from simulator.pump import SimulatedPump
 from tests.e2e.conftest import start_station
 from tests.helpers import PumpSpec, StationSpec, free_port, wait_until
+from tests.tls import TlsMaterial, add_tls, make_test_tls
 
 T = TypeVar("T")
 
@@ -109,11 +112,11 @@ class Rig:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.station.port}"
+        return f"https://127.0.0.1:{self.station.port}"
 
     async def client(self, user: str = MANAGER) -> httpx.AsyncClient:
         if user not in self.clients:
-            client = httpx.AsyncClient(base_url=self.base, timeout=20)
+            client = https_client(self.base)
             response = await client.post("/api/v1/session",
                                          json={"user": user, "pin": USERS[user][1]})
             assert response.status_code == 200, response.text
@@ -149,11 +152,27 @@ def audit_tail(store: Store, count: int = 500) -> list[Any]:
     return store.audit_entries(max(0, last - count), count)
 
 
+@functools.cache
+def tls() -> TlsMaterial:
+    """The browser tests' station certificate (127.0.0.1) and the test CA that signed it: the
+    console is served over HTTPS as on a station, and Chromium trusts that CA through its NSS
+    database as a cashier's PC would (tests/tls.py)."""
+    return make_test_tls(Path(tempfile.mkdtemp(prefix="forecourt-browser-tls-")))
+
+
+def https_client(base: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base, timeout=20, verify=tls().ssl_context())
+
+
+def over_https(config_text: str) -> str:
+    return add_tls(config_text, tls())
+
+
 def write_station(data: Path, sim: Simulator, pumps: int, *, print_at: str = "fill_end",
                   bands: str = "", tanks: str = "") -> Path:
     spec = StationSpec(port_url=sim.url, db=data / "station.db", api_port=free_port(),
                        pumps=pump_specs(pumps), reply_timeout_ms=200)
-    text = spec.toml().replace('price = "8.02"\n', 'price = "8.02"\n' + bands)
+    text = over_https(spec.toml().replace('price = "8.02"\n', 'price = "8.02"\n' + bands))
     config = data / "station.toml"
     config.write_text(text + "\n" + PRINTER.format(print_at=print_at) + "\n" + tanks, "utf-8")
     if not (data / "station.db").exists():
@@ -222,8 +241,11 @@ def chrome(profile: Path, size: tuple[int, int] = (1024, 600),
         options.add_argument(flag)
     # The page's own console: no script error and no CSP refusal may happen.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # Chromium takes its time zone from TZ: a PC set to Urumqi's zone is a browser with TZ set.
-    env = {**os.environ, "TZ": zone} if zone else None
+    # Chromium takes its time zone from TZ: a PC set to Urumqi's zone is a browser with TZ set;
+    # and trusts the station's CA from the NSS database in its HOME.
+    env = tls().chromium_env()
+    if zone:
+        env["TZ"] = zone
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})

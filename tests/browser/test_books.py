@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     USERS,
     Page,
     chrome,
+    over_https,
     pump_specs,
     running,
     shots_dir,
@@ -33,14 +34,14 @@ async def test_a_manager_keeps_the_books_in_the_console(tmp_path: Path) -> None:
         spec = StationSpec(port_url=sim.url, db=tmp_path / "station.db", api_port=free_port(),
                            pumps=pump_specs(2), reply_timeout_ms=200)
         config = tmp_path / "station.toml"
-        config.write_text(spec.toml() + BOOKS.format(gauge_port=free_port(),
+        config.write_text(over_https(spec.toml()) + BOOKS.format(gauge_port=free_port(),
                                                      printer=tmp_path / "printer.bin"), "utf-8")
         with Store.open(spec.db) as store:
             for name, (role, pin) in USERS.items():
                 store.upsert_user(name, role=role, pin=pin)
         _script_month(spec.db)  # October 2026, with sales, a delivery and non-sale fuel
         async with running(config) as station:
-            base = f"http://127.0.0.1:{station.port}"
+            base = f"https://127.0.0.1:{station.port}"
             await wait_until(lambda: all(p.state.value == "idle"
                                          for p in station.forecourt.pumps.values()),
                              timeout=60, what="every pump idle")

@@ -15,7 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from domain.model import TotalsReading
@@ -31,6 +30,7 @@ from tests.browser.conftest import (
     Rig,
     audit_tail,
     chrome,
+    https_client,
     running,
     shots_dir,
     sim_pumps,
@@ -291,7 +291,7 @@ async def test_the_console_greys_out_and_comes_back_by_itself(
     driver = chrome(tmp_path / "chromium")
     page = Page(driver, shots_dir(tmp_path))
     try:
-        await page.login(f"http://127.0.0.1:{proxy.port}", CASHIER)
+        await page.login(f"https://127.0.0.1:{proxy.port}", CASHIER)
         await proxy.cut()
         await page.until("return document.body.classList.contains('offline')"
                          " && document.getElementById('strip-box').disabled"
@@ -393,7 +393,7 @@ async def test_what_waits_for_a_manager_has_its_screen(station: Rig, tmp_path: P
         before=TotalsReading(8, 15, Decimal("5000.00"), Decimal("37500.00"), now, "review"),
         after=TotalsReading(8, 15, Decimal("5002.00"), Decimal("37515.00"), now, "review"),
         filling=None)
-    async with httpx.AsyncClient(base_url=rig_.base, timeout=20) as stranger:
+    async with https_client(rig_.base) as stranger:
         for _ in range(6):  # wrong PINs for the finance user: locked out
             await stranger.post("/api/v1/session", json={"user": FINANCE, "pin": "0000"})
     driver = chrome(tmp_path / "chromium")
