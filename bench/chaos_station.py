@@ -247,20 +247,23 @@ class Attendant:
                         await self.authorize(nozzle)
 
     async def until_refused(self, seconds: float) -> bool:
-        """Ask for authorizations (idle or waiting nozzles of the attendant pumps) until one is
-        refused for storage or `seconds` pass; whether one was."""
+        """Ask for authorizations (any nozzle of the attendant pumps, whatever its state: the
+        station must refuse for storage before anything else, and its pumps may all be starting
+        up or settling when the disk fills) until one is refused for storage or `seconds`
+        pass; whether one was."""
         return await self._until(lambda a: a.status == 503 and a.code == "storage_unavailable",
-                                 seconds)
+                                 seconds, states=None)
 
     async def until_accepted(self, seconds: float) -> bool:
         """Ask for authorizations until one is granted or `seconds` pass; whether one was."""
         return await self._until(lambda a: a.status == 202, seconds)
 
-    async def _until(self, wanted: Callable[[Attempt], bool], seconds: float) -> bool:
+    async def _until(self, wanted: Callable[[Attempt], bool], seconds: float, *,
+                     states: tuple[str, ...] | None = ("idle", "calling")) -> bool:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                for nozzle in await self._nozzles("idle", "calling"):
+                for nozzle in await self._nozzles(*(states or ())):
                     if wanted(await self.authorize(nozzle)):
                         return True
             await asyncio.sleep(0.5)
@@ -271,7 +274,7 @@ class Attendant:
         if response.status_code != 200:
             return []
         return [n["number"] for p in response.json()["pumps"] if p["number"] in self.pumps
-                for n in p["nozzles"] if n["state"] in states]
+                for n in p["nozzles"] if not states or n["state"] in states]
 
     async def authorize(self, nozzle: int) -> Attempt:
         sent = time.monotonic()
