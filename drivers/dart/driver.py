@@ -10,7 +10,6 @@ what killed it, so the station cannot run on with a silent line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
@@ -22,6 +21,7 @@ from domain.equipment import LineConfig, PumpConfig
 from domain.fuelling import FuellingPoint, FuellingPointError, PointEvent
 from domain.retry import PUMP_STARTUP
 
+from ..linerunner import LineRunner, stop_each
 from .config import DartLineSettings, DartPumpSettings, check_line, read_line, read_pump
 from .events import LineNoise, PumpOnline
 from .line import DartLine, LineStats
@@ -31,13 +31,6 @@ __all__ = ["DRIVER", "DartDriver", "DartFuellingLine"]
 
 log = logging.getLogger("drivers.dart")
 
-
-
-class _End:
-    """Put on the event queue when the line stops: ``error`` is what stopped it, if anything."""
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
 
 
 class DartFuellingLine:
@@ -52,11 +45,10 @@ class DartFuellingLine:
             poll_interval=settings.poll_interval.total_seconds(),
             max_retries=settings.retries, offline_after=settings.offline_after, name=line.id,
             ack_poll=[p.settings.address for p in pumps if p.settings.ack_poll])
-        self._queue: asyncio.Queue[PointEvent | _End] = asyncio.Queue()
-        self._points = {p.number: DartFuellingPoint(p, self.dart, self._queue.put_nowait)
+        self._runner = LineRunner(line.id)
+        self._points = {p.number: DartFuellingPoint(p, self.dart, self._runner.emit)
                         for p in pumps}
         self._by_address = {p.address: p for p in self._points.values()}
-        self._runner: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
         self.noise = 0
 
@@ -71,43 +63,24 @@ class DartFuellingLine:
         return self._points
 
     async def __aenter__(self) -> Self:
-        if self._runner is not None:
+        if self._runner.started:
             raise RuntimeError(f"line {self._id} runs once")
         await self.dart.__aenter__()
-        self._runner = asyncio.get_running_loop().create_task(self._run(),
-                                                              name=f"line-{self._id}")
-        self._runner.add_done_callback(self._ended)
+        self._runner.start(self._run())
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        await self._runner.stop()
         await self.dart.__aexit__(exc_type, exc, tb)
         for point in self._points.values():
             point.line_down()
 
-    async def events(self) -> AsyncIterator[PointEvent]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                self._queue.put_nowait(item)  # every reader ends
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
+    def events(self) -> AsyncIterator[PointEvent]:
+        return self._runner.events()
 
     async def stop_all(self) -> None:
-        results = await asyncio.gather(
-            *(point.stop() for point in self._points.values() if point.online),
-            return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-            if isinstance(result, Exception):
-                log.error("line %s: stop-all: %s", self._id, result)
+        await stop_each(self._points.values(), self._id, log)
 
     def health(self) -> Mapping[str, object]:
         stats = self.dart.stats
@@ -121,10 +94,6 @@ class DartFuellingLine:
         return self.dart.stats
 
     # ------------------------------------------------------------------ inside
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        self._queue.put_nowait(_End(error))
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:

@@ -10,7 +10,6 @@ cannot run on with a silent line. The line's stop-all is Gilbarco's own all-stop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -21,6 +20,7 @@ from domain.config_reader import Findings, Table
 from domain.equipment import LineConfig, PumpConfig
 from domain.fuelling import FuellingPoint, PointEvent
 
+from ..linerunner import LineRunner
 from .config import (
     GilbarcoLineSettings,
     GilbarcoPumpSettings,
@@ -37,11 +37,6 @@ __all__ = ["DRIVER", "GilbarcoDriver", "GilbarcoFuellingLine"]
 log = logging.getLogger("drivers.gilbarco")
 
 
-class _End:
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
 class GilbarcoFuellingLine:
     def __init__(self, line: LineConfig, pumps: Sequence[PumpConfig]) -> None:
         settings: GilbarcoLineSettings = line.settings
@@ -51,12 +46,11 @@ class GilbarcoFuellingLine:
             parity=settings.parity.value, mode=settings.digits, echo=settings.echo,
             timing=settings.timing, poll_interval=settings.poll_interval.total_seconds(),
             offline_after=settings.offline_after, name=line.id)
-        self._queue: asyncio.Queue[PointEvent | _End] = asyncio.Queue()
+        self._runner = LineRunner(line.id)
         self._points = {p.number: GilbarcoFuellingPoint(p, self.gilbarco, settings,
-                                                        self._queue.put_nowait)
+                                                        self._runner.emit)
                         for p in pumps}
         self._by_address = {p.address: p for p in self._points.values()}
-        self._runner: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
         self.noise = 0
 
@@ -71,35 +65,23 @@ class GilbarcoFuellingLine:
         return self._points
 
     async def __aenter__(self) -> Self:
-        if self._runner is not None:
+        if self._runner.started:
             raise RuntimeError(f"line {self._id} runs once")
         await self.gilbarco.__aenter__()
         started = asyncio.get_running_loop().create_future()
-        self._runner = asyncio.get_running_loop().create_task(self._run(started),
-                                                              name=f"line-{self._id}")
-        self._runner.add_done_callback(self._ended)
-        await asyncio.wait([started, self._runner], return_when=asyncio.FIRST_COMPLETED)
+        task = self._runner.start(self._run(started))
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        await self._runner.stop()
         await self.gilbarco.__aexit__(exc_type, exc, tb)
         for point in self._points.values():
             point.line_down()
 
-    async def events(self) -> AsyncIterator[PointEvent]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                self._queue.put_nowait(item)
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
+    def events(self) -> AsyncIterator[PointEvent]:
+        return self._runner.events()
 
     async def stop_all(self) -> None:
         """0xFC: every pump of the line stops at once."""
@@ -117,10 +99,6 @@ class GilbarcoFuellingLine:
         return self.gilbarco.stats
 
     # ------------------------------------------------------------------ inside
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        self._queue.put_nowait(_End(error))
 
     async def _run(self, started: asyncio.Future[None]) -> None:
         async with asyncio.TaskGroup() as group:

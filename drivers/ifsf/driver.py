@@ -10,7 +10,6 @@ the sockets. If the dispatch dies, ``events()`` raises what killed it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -21,6 +20,7 @@ from domain.config_reader import Findings, Table
 from domain.equipment import LineConfig, PumpConfig
 from domain.fuelling import FuellingPoint, PointEvent
 
+from ..linerunner import LineRunner, stop_each
 from .address import ErrorAddress, Lna
 from .config import (
     IfsfLineSettings,
@@ -52,11 +52,6 @@ __all__ = ["DRIVER", "IfsfDriver", "IfsfFuellingLine"]
 log = logging.getLogger("drivers.ifsf")
 
 
-class _End:
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
 class IfsfFuellingLine:
     """One IFSF LAN and the station pumps on it."""
 
@@ -78,10 +73,10 @@ class IfsfFuellingLine:
             heartbeat_interval=interval, heartbeat_destination=settings.heartbeat_to,
             listen=settings.listen, advertise=settings.advertise, name=line.id)
         self.prices = {node: NodePrices(self.network, node) for node in nodes}
-        self._queue: asyncio.Queue[PointEvent | _End] = asyncio.Queue()
+        self._runner = LineRunner(line.id)
         self._points = {
             pump.number: IfsfFuellingPoint(pump, settings, Talk(self.network, pump.number),
-                                           self.prices, self._queue.put_nowait)
+                                           self.prices, self._runner.emit)
             for pump in pumps}
         self._group: asyncio.TaskGroup | None = None
         self._runners = {number: PointRunner(point, self.network.online, self._spawn)
@@ -90,7 +85,6 @@ class IfsfFuellingLine:
         for runner in self._runners.values():
             for node in runner.point.nodes:
                 self._by_node.setdefault(node, []).append(runner)
-        self._runner: asyncio.Task[None] | None = None
         self.noise = 0
         self.strangers = 0
 
@@ -105,41 +99,22 @@ class IfsfFuellingLine:
         return self._points
 
     async def __aenter__(self) -> Self:
-        if self._runner is not None:
+        if self._runner.started:
             raise RuntimeError(f"line {self._id} runs once")
         await self.network.__aenter__()
-        self._runner = asyncio.get_running_loop().create_task(self._run(),
-                                                              name=f"line-{self._id}")
-        self._runner.add_done_callback(self._ended)
+        self._runner.start(self._run())
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        await self._runner.stop()
         await self.network.__aexit__(exc_type, exc, tb)
 
-    async def events(self) -> AsyncIterator[PointEvent]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                self._queue.put_nowait(item)
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
+    def events(self) -> AsyncIterator[PointEvent]:
+        return self._runner.events()
 
     async def stop_all(self) -> None:
-        results = await asyncio.gather(
-            *(point.stop() for point in self._points.values() if point.online),
-            return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-            if isinstance(result, Exception):
-                log.error("line %s: stop-all: %s", self._id, result)
+        await stop_each(self._points.values(), self._id, log)
 
     def health(self) -> Mapping[str, object]:
         stats = self.network.stats
@@ -155,10 +130,6 @@ class IfsfFuellingLine:
         }
 
     # ------------------------------------------------------------------ inside
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        error = None if task.cancelled() else task.exception()
-        self._queue.put_nowait(_End(error))
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         if self._group is None:
