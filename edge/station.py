@@ -63,7 +63,7 @@ from sync.schemas import SCHEMAS
 log = logging.getLogger(__name__)
 
 CLOCK_WATCH_INTERVAL = 1.0  # seconds between two looks at the wall clock against the monotonic
-API_CLOSE_SECONDS = 3.0  # what open connections get to close at a stop
+API_CLOSE_SECONDS = 3  # seconds open connections get to close at a stop (uvicorn takes an int)
 
 
 def utc_now() -> datetime:
