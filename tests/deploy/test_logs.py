@@ -164,7 +164,7 @@ def test_a_redirected_stderr_under_systemd_is_not_the_journal(tmp_path: Path) ->
     assert TERMINAL_LINE.fullmatch(lines[0])
 
 
-def test_the_daemon_failing_at_start_logs_at_critical_on_the_journal(tmp_path: Path) -> None:
+def test_a_port_another_program_holds_is_one_line_before_anything_starts(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
     with socket.socket() as taken:  # another program holds the console's port
         taken.bind(("127.0.0.1", 0))
@@ -174,7 +174,35 @@ def test_the_daemon_failing_at_start_logs_at_critical_on_the_journal(tmp_path: P
                                       api_port=port).toml(), "utf-8")
         code, lines = _run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
                            tmp_path / "stderr", journal="yes")
-    assert code == 1
+    assert code == 2  # a setting: systemd's RestartPreventExitStatus, no restart loop
+    assert lines == [f"forecourt: port {port} on 127.0.0.1 is in use by another program "
+                     f"(another forecourt?); choose another with [api] listen in {config}"]
+    assert not (tmp_path / "station.db").exists(), "nothing starts before the check"
+
+
+# The port taken between the check and uvicorn's bind: uvicorn logs why and ends with
+# sys.exit(3). Here that is made to happen at uvicorn's boundary, the rest is the real daemon.
+LOST_BIND_PROGRAM = """
+import sys
+import uvicorn
+
+async def serve(self, sockets=None):
+    sys.exit(3)
+
+uvicorn.Server.serve = serve
+from edge.cli import main
+raise SystemExit(main(["run", "--config", sys.argv[1]]))
+"""
+
+
+def test_the_daemon_failing_at_start_logs_at_critical_on_the_journal(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    port = free_port()
+    config.write_text(StationSpec(port_url="socket://127.0.0.1:9", db=tmp_path / "station.db",
+                                  api_port=port).toml(), "utf-8")
+    code, lines = _run([sys.executable, "-c", LOST_BIND_PROGRAM, str(config)],
+                       tmp_path / "stderr", journal="yes")
+    assert code == 1  # systemd starts it again
     crit = [line for line in lines if line.startswith("<2>")]
     assert crit[0] == (f"<2>forecourt: station failed: cannot serve the API on 127.0.0.1:{port} "
                        "(in use by another program?)"), lines
