@@ -220,9 +220,11 @@ async def rig(data: Path, pumps: int = 12, *, sim_pumps_: Sequence[SimulatedPump
             await found.close()
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
-    """One station of twelve pumps for the browser tests that can share it."""
+    """One station of twelve pumps for the browser tests that can share it; stopped when the
+    browser tests end, not at the end of the whole run (its pumps would poll through every
+    later test)."""
     async with rig(tmp_path_factory.mktemp("station"), tanks=True) as found:
         yield found
 
