@@ -56,6 +56,9 @@ __all__ = ["Service", "ServiceFailed", "ServiceState", "Services"]
 log = logging.getLogger(__name__)
 
 HEALTHY_AFTER = 60.0  # seconds a restarted service runs before it counts as recovered
+#: A stop that takes longer than this is said in the log (and again each time as long), naming
+#: the service: a station that does not stop shows what it is waiting for.
+STOP_SLOW_SECONDS = 5.0
 
 Run = Callable[[], Awaitable[None]]
 
@@ -118,7 +121,14 @@ class Service:
             return
         if cancel:
             task.cancel()
-        await asyncio.wait([task])
+        waited = 0.0
+        while True:
+            done, _ = await asyncio.wait([task], timeout=STOP_SLOW_SECONDS)
+            if done:
+                break
+            waited += STOP_SLOW_SECONDS
+            log.warning("stopping: service %s has not stopped after %g s; still waiting",
+                        self.name, waited)
         self.state = ServiceState.STOPPED
 
     def view(self) -> dict[str, Any]:

@@ -160,3 +160,31 @@ async def test_the_supervisor_leaves_no_task_behind() -> None:
         services.peripheral("a", Flaky(3))
         services.critical("b", Flaky(0))
     assert asyncio.all_tasks() == before
+
+
+async def test_a_slow_stop_names_the_service_it_waits_for(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge.services.STOP_SLOW_SECONDS", 0.05)
+    caplog.set_level(logging.WARNING, logger="edge.services")
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # finishing something before it lets go
+            raise
+
+    async with Services() as services:
+        service = services.peripheral("voice", stubborn)
+        await asyncio.sleep(0)
+        stopping = asyncio.create_task(service.stop())
+        await wait_until(lambda: sum("voice" in r.message for r in caplog.records) >= 2,
+                         what="the slow stop said twice")
+        assert not stopping.done() and service.state is ServiceState.RUNNING
+        release.set()
+        await stopping
+        assert service.state is ServiceState.STOPPED
+    said = [r.message for r in caplog.records if r.name == "edge.services"]
+    assert said[:2] == ["stopping: service voice has not stopped after 0.05 s; still waiting",
+                        "stopping: service voice has not stopped after 0.1 s; still waiting"]

@@ -5,6 +5,7 @@ one; the gauge's tanks fall as pumps of any protocol dispense."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -53,7 +54,13 @@ def test_demo_starts_all_pumps_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert "加油站" in page.text
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            raise AssertionError("the demo did not stop within 30 s of Ctrl-C; its last "
+                                 "lines:\n" + "\n".join(output.splitlines()[-40:])) from None
     assert process.returncode == 0, output
     assert "console:" in output
     for simulator in ("DART line on socket://", "IFSF LAN: node 1 on 127.0.0.1:",
@@ -91,14 +98,16 @@ async def test_an_attendant_sells_on_every_protocol_and_app_orders_are_alike(
                                           json={"user": "attendant", "pin": "1111"})
                 assert login.status_code == 200, login.text
                 client.headers["Authorization"] = f"Bearer {login.json()['token']}"
-                # The attendant sells on a DART, an IFSF (TQC) and a Gilbarco pump.
+                # The attendant sells on a DART, an IFSF (TQC) and a Gilbarco pump, the
+                # three fills at once.
                 for pump in (1, 5, 8):
-                    line = demo.lines[pump]
                     response = await client.post(
                         f"/api/v1/nozzles/{nozzle_number(pump, 1)}/authorize",
                         json={"preset": {"volume": "2.00"}})
                     assert response.status_code == 202, (pump, response.text)
-                    line.lift(pump, 1)
+                    demo.lines[pump].lift(pump, 1)
+                for pump in (1, 5, 8):
+                    line = demo.lines[pump]
                     await wait_until(lambda p=pump, ln=line: len(ln.fills(p)) == 1,  # type: ignore[misc]
                                      timeout=30, what=f"the fill on pump {pump}")
                     line.hang(pump, 1)
@@ -116,8 +125,9 @@ async def test_an_attendant_sells_on_every_protocol_and_app_orders_are_alike(
                 order_id, reply = await demo.cloud.order(nozzle, Decimal("15.00"))
                 assert reply["data"]["ok"] is True, reply
                 assert reply["data"]["result"]["status"] == "authorized"
-                await demo.cloud.fill(nozzle)
                 orders[pump] = order_id
+            # Both drivers fill at once.
+            await asyncio.gather(*(demo.cloud.fill(nozzle_number(pump, 1)) for pump in orders))
 
             def statuses(order_id: str) -> list[dict[str, Any]]:
                 return [e["data"] for e in peer.events()
