@@ -411,11 +411,14 @@ async def test_what_waits_for_a_manager_has_its_screen(station: Rig, tmp_path: P
         await page.click("#reason-ok")
         await wait_until(lambda: pump.out_of_service is None, timeout=WAIT,
                          what="pump 7 back in service")
+        # The station acts before the browser has its answer: the dialog closes after.
+        await page.until("return document.getElementById('dialog').hidden;", "the release sent")
         await page.click(f'#reviews [data-review="{review.id}"] .dismiss')
         await page.type("#reason", "校表放油，已回罐")
         await page.click("#reason-ok")
         await wait_until(lambda: getattr(store.get_review(review.id), "status", None)
                          == "dismissed", timeout=WAIT, what="the review settled")
+        await page.until("return document.getElementById('dialog').hidden;", "the review sent")
         await page.click(f'#locked [data-user="{FINANCE}"] .unlock')
         await page.until("return document.getElementById('locked-box').hidden;",
                          "no user locked out")
