@@ -127,8 +127,17 @@ class Service:
             if done:
                 break
             waited += STOP_SLOW_SECONDS
-            log.warning("stopping: service %s has not stopped after %g s; still waiting",
-                        self.name, waited)
+            if cancel:
+                # A cancellation can be lost inside a library: Python 3.11's asyncio.wait_for
+                # drops it when the awaited answer arrives in the same instant (CPython issue
+                # 86296; pymodbus waits for every gauge answer that way), and the service
+                # loops on. It is asked again rather than waited for forever.
+                log.warning("stopping: service %s has not stopped after %g s; cancelling it "
+                            "again", self.name, waited)
+                task.cancel()
+            else:
+                log.warning("stopping: service %s has not stopped after %g s; still waiting",
+                            self.name, waited)
         self.state = ServiceState.STOPPED
 
     def view(self) -> dict[str, Any]:

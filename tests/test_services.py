@@ -162,29 +162,57 @@ async def test_the_supervisor_leaves_no_task_behind() -> None:
     assert asyncio.all_tasks() == before
 
 
+async def test_a_service_that_lost_its_cancellation_is_cancelled_again(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge.services.STOP_SLOW_SECONDS", 0.05)
+    caplog.set_level(logging.WARNING, logger="edge.services")
+    lost = 0
+
+    async def gauges() -> None:
+        # As a gauge poll inside Python 3.11's asyncio.wait_for when the answer and the
+        # cancellation come together: the first cancellation is dropped, the loop goes on.
+        nonlocal lost
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if lost:
+                    raise
+                lost += 1
+                current = asyncio.current_task()
+                assert current is not None
+                current.uncancel()
+
+    async with Services() as services:
+        service = services.peripheral("tanks", gauges)
+        await asyncio.sleep(0.02)
+        await asyncio.wait_for(service.stop(), 10)
+        assert service.state is ServiceState.STOPPED and lost == 1
+    said = [r.message for r in caplog.records if r.name == "edge.services"]
+    assert said == ["stopping: service tanks has not stopped after 0.05 s; cancelling it again"]
+
+
 async def test_a_slow_stop_names_the_service_it_waits_for(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("edge.services.STOP_SLOW_SECONDS", 0.05)
     caplog.set_level(logging.WARNING, logger="edge.services")
+    told = asyncio.Event()
     release = asyncio.Event()
 
-    async def stubborn() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            await release.wait()  # finishing something before it lets go
-            raise
+    async def api() -> None:
+        await told.wait()  # told to end some other way (uvicorn's should_exit)
+        await release.wait()  # the connections still closing
 
     async with Services() as services:
-        service = services.peripheral("voice", stubborn)
-        await asyncio.sleep(0)
-        stopping = asyncio.create_task(service.stop())
-        await wait_until(lambda: sum("voice" in r.message for r in caplog.records) >= 2,
+        service = services.peripheral("api", api)
+        told.set()
+        stopping = asyncio.create_task(service.stop(cancel=False))
+        await wait_until(lambda: sum("api" in r.message for r in caplog.records) >= 2,
                          what="the slow stop said twice")
         assert not stopping.done() and service.state is ServiceState.RUNNING
         release.set()
         await stopping
         assert service.state is ServiceState.STOPPED
     said = [r.message for r in caplog.records if r.name == "edge.services"]
-    assert said[:2] == ["stopping: service voice has not stopped after 0.05 s; still waiting",
-                        "stopping: service voice has not stopped after 0.1 s; still waiting"]
+    assert said[:2] == ["stopping: service api has not stopped after 0.05 s; still waiting",
+                        "stopping: service api has not stopped after 0.1 s; still waiting"]
