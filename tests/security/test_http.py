@@ -176,13 +176,11 @@ async def post_big(station: Station, path: str, *, size: int, chunked: bool,
             raise AssertionError(f"no answer to {path} while the body was still coming: the "
                                  f"daemon waits for all of it") from None
         before_answer = sent
-        try:
+        with contextlib.suppress(ConnectionError):  # the rest, however much it still takes
             await send(size)
             if chunked:
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
-        except ConnectionError:
-            pass
     finally:
         writer.close()
     return Answer(status, headers, body, before_answer)
